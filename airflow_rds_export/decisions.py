@@ -1,0 +1,353 @@
+"""Every "this AWS state or error means reschedule, skip or fail" rule, in one place.
+
+Operators, sensors and triggers never interpret an AWS status or error code themselves:
+they describe the resource, hand what AWS said to a function here, and carry out the
+:class:`Decision` it returns. To see what any component does with any state, read this file.
+
+A decision has one of four actions:
+
+* ``done``: the goal is reached (snapshot available, export complete, cancel underway);
+* ``wait``: not yet; keep waiting (poke again, reschedule, or stay deferred);
+* ``skip``: end the task as skipped;
+* ``fail``: end the task as failed, without retries.
+
+Policies are what users choose for a state: ``"reschedule"`` (keep waiting), ``"skip"`` or
+``"fail"``. Statuses are compared case-insensitively: AWS returns export statuses in upper
+case, plain moto in lower case; everything here works on :func:`normalise_status` output.
+
+Every skip and failure message says, in one line: which resource, what AWS reported, which
+policy decided, and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "EXPORT_ERROR_STATUSES",
+    "EXPORT_IN_PROGRESS_STATUSES",
+    "EXPORT_STATUSES",
+    "EXPORT_TERMINAL_STATUSES",
+    "POLICIES",
+    "SNAPSHOT_BROKEN_STATUSES",
+    "SNAPSHOT_PENDING_STATUSES",
+    "Decision",
+    "decide_cancel",
+    "decide_export",
+    "decide_snapshot",
+    "decide_start_error",
+    "normalise_status",
+    "progress_of",
+]
+
+Policy = Literal["reschedule", "skip", "fail"]
+Action = Literal["done", "wait", "skip", "fail"]
+
+POLICIES: tuple[str, ...] = ("reschedule", "skip", "fail")
+
+# Export task statuses (ExportTask.Status), normalised to lower case.
+EXPORT_IN_PROGRESS_STATUSES = frozenset({"starting", "in_progress", "canceling"})
+EXPORT_TERMINAL_STATUSES = frozenset({"complete", "canceled", "failed"})
+EXPORT_ERROR_STATUSES = frozenset({"canceled", "failed"})
+EXPORT_STATUSES = EXPORT_IN_PROGRESS_STATUSES | EXPORT_TERMINAL_STATUSES
+
+# DB / cluster snapshot statuses (lower case already on the wire).
+SNAPSHOT_READY_STATUS = "available"
+SNAPSHOT_PENDING_STATUSES = frozenset({"creating", "copying", "pending"})
+SNAPSHOT_BROKEN_STATUSES = frozenset(
+    {"failed", "deleted", "deleting", "incompatible-restore", "incompatible-parameters"}
+)
+
+# Error codes, both spellings: AWS sends the short code, plain moto sometimes the class name.
+SOURCE_NOT_READY_CODES = frozenset({"InvalidExportSourceState", "InvalidExportSourceStateFault"})
+ALREADY_EXISTS_CODES = frozenset({"ExportTaskAlreadyExists", "ExportTaskAlreadyExistsFault"})
+EXPORT_NOT_FOUND_CODES = frozenset({"ExportTaskNotFound", "ExportTaskNotFoundFault"})
+INVALID_EXPORT_STATE_CODES = frozenset({"InvalidExportTaskStateFault", "InvalidExportTaskState"})
+SNAPSHOT_NOT_FOUND_CODES = frozenset(
+    {"DBSnapshotNotFound", "DBSnapshotNotFoundFault", "DBClusterSnapshotNotFoundFault"}
+)
+THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+)
+
+# Permanent configuration errors: retrying cannot help, so they fail at once with the remedy.
+REMEDIES: Mapping[str, str] = {
+    "IamRoleNotFound": (
+        "the IAM role given as iam_role_arn does not exist: create it (trusted by "
+        "export.rds.amazonaws.com) or fix the ARN"
+    ),
+    "IamRoleNotFoundFault": "the IAM role given as iam_role_arn does not exist",
+    "IamRoleMissingPermissions": (
+        "the export role lacks permissions: allow s3:PutObject*, s3:GetObject*, "
+        "s3:ListBucket, s3:DeleteObject*, s3:GetBucketLocation on the bucket, and make sure "
+        "its trust policy allows export.rds.amazonaws.com"
+    ),
+    "IamRoleMissingPermissionsFault": "the export role lacks S3 permissions or trust",
+    "KMSKeyNotAccessibleFault": (
+        "the KMS key given as kms_key_id cannot be used: check the key exists in this "
+        "Region and its key policy grants the export role and the caller kms:CreateGrant "
+        "and kms:DescribeKey"
+    ),
+    "InvalidS3BucketFault": (
+        "the S3 bucket given as s3_bucket_name does not exist or is not reachable by the "
+        "export role: create it in this Region or fix the name and the role's S3 policy"
+    ),
+    "InvalidExportOnly": (
+        "an export_only entry names nothing in the snapshot: use database, "
+        "database.table, database.schema or database.schema.table names that exist"
+    ),
+    "InvalidExportOnlyFault": "an export_only entry names nothing in the snapshot",
+    "InvalidParameterValue": "AWS rejected a parameter value: fix it as the message says",
+    "InvalidParameterCombination": "AWS rejected a parameter combination: fix it as it says",
+    "AccessDenied": (
+        "the Airflow connection's credentials lack permission: grant rds:StartExportTask, "
+        "rds:DescribeExportTasks, rds:CancelExportTask, iam:PassRole on the export role "
+        "and kms:CreateGrant/kms:DescribeKey on the key (see README, 'Run it against real AWS')"
+    ),
+    "AccessDeniedException": "the Airflow connection's credentials lack permission",
+    "UnauthorizedOperation": "the Airflow connection's credentials lack permission",
+    "DBSnapshotNotFound": "the source snapshot does not exist: check source_arn",
+    "DBSnapshotNotFoundFault": "the source snapshot does not exist: check source_arn",
+    "DBClusterSnapshotNotFoundFault": "the source cluster snapshot does not exist",
+    "ExportTaskLimitReached": (
+        "5 exports already run in this account and Region: limit concurrency with a pool "
+        "of 5 slots or max_active_tis_per_dag"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a component does next, and the one-line reason it logs or raises."""
+
+    action: Action
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-friendly form, carried in trigger events."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        action = data["action"]
+        if action not in ("done", "wait", "skip", "fail"):
+            raise ValueError(f"Unknown decision action {action!r} in trigger event")
+        return cls(action=action, reason=str(data["reason"]))
+
+
+def normalise_status(status: object) -> str | None:
+    """Return a status in the one form compared everywhere: stripped, lower case."""
+    if status is None:
+        return None
+    return str(status).strip().lower() or None
+
+
+def progress_of(export_task: Mapping[str, Any]) -> tuple[int | None, float | None]:
+    """Return ``(PercentProgress, TotalExtractedDataInGB)`` of an export task description."""
+    percent = export_task.get("PercentProgress")
+    extracted = export_task.get("TotalExtractedDataInGB")
+    return (
+        int(percent) if percent is not None else None,
+        float(extracted) if extracted is not None else None,
+    )
+
+
+def _policy_action(policy: str) -> Action:
+    return "wait" if policy == "reschedule" else policy  # type: ignore[return-value]
+
+
+def decide_snapshot(
+    snapshot: Mapping[str, Any] | None,
+    *,
+    resource: str,
+    on_missing: str,
+    on_failure: str,
+) -> Decision:
+    """Decide what a snapshot wait does with a snapshot description (None: not found)."""
+    if snapshot is None:
+        return Decision(
+            _policy_action(on_missing),
+            f"Snapshot {resource}: AWS reports it does not exist; on_missing={on_missing!r} "
+            + _missing_advice(on_missing, "create the snapshot or fix the identifier"),
+        )
+    status = normalise_status(snapshot.get("Status"))
+    if status == SNAPSHOT_READY_STATUS:
+        return Decision("done", f"Snapshot {resource} is available")
+    if status in SNAPSHOT_BROKEN_STATUSES:
+        return Decision(
+            "skip" if on_failure == "skip" else "fail",
+            f"Snapshot {resource}: AWS reports status {status!r}; on_failure={on_failure!r} "
+            f"decided to {on_failure}. To do: take a new snapshot or point the task at "
+            "another one; this one can never be exported",
+        )
+    return Decision("wait", f"Snapshot {resource} is {status!r}, not available yet; waiting")
+
+
+def decide_export(
+    export_task: Mapping[str, Any] | None,
+    *,
+    resource: str,
+    target_statuses: Collection[str],
+    error_statuses: Collection[str],
+    on_missing: str,
+    on_failure: str,
+) -> Decision:
+    """Decide what an export-task wait does with a task description (None: not found).
+
+    ``target_statuses`` and ``error_statuses`` must already be normalised (lower case).
+    """
+    if export_task is None:
+        return Decision(
+            _policy_action(on_missing),
+            f"Export task {resource}: AWS reports it does not exist; on_missing="
+            f"{on_missing!r} "
+            + _missing_advice(on_missing, "check export_task_identifier and the Region"),
+        )
+    status = normalise_status(export_task.get("Status"))
+    if status in target_statuses:
+        return Decision("done", f"Export task {resource} is {status}")
+    if status in error_statuses:
+        cause = export_task.get("FailureCause") or "no FailureCause given"
+        warning = export_task.get("WarningMessage")
+        detail = f"{cause}; warning: {warning}" if warning else cause
+        return Decision(
+            "skip" if on_failure == "skip" else "fail",
+            f"Export task {resource}: AWS reports status {status.upper()} ({detail}); "
+            f"on_failure={on_failure!r} decided to {on_failure}. To do: fix the cause, then "
+            "start a new export under a new export_task_identifier (identifiers are never "
+            "reusable)",
+        )
+    if status in EXPORT_TERMINAL_STATUSES:
+        return Decision(
+            "fail",
+            f"Export task {resource}: AWS reports status {str(status).upper()}, which is "
+            f"final and not among target_statuses {sorted(target_statuses)}; it will never "
+            "change. To do: add it to target_statuses or error_statuses",
+        )
+    return Decision("wait", f"Export task {resource} is {str(status).upper()}; waiting")
+
+
+def decide_start_error(
+    error_code: str,
+    error_message: str,
+    *,
+    resource: str,
+    on_invalid_state: str,
+) -> Decision | None:
+    """Decide what StartExportTask's error means; None: not ours to decide (re-raise it).
+
+    ``ExportTaskAlreadyExists`` is not decided here: adopting needs the existing task, see
+    :func:`decide_adoption`.
+    """
+    if error_code in SOURCE_NOT_READY_CODES:
+        return Decision(
+            _policy_action(on_invalid_state),
+            f"Export task {resource}: AWS refused to start it because the source snapshot is "
+            f"not available yet ({error_code}: {error_message}); on_invalid_state="
+            f"{on_invalid_state!r} "
+            + {
+                "reschedule": "decided to wait and try again",
+                "skip": "decided to skip. To do: wait for the snapshot (RdsSnapshotReadySensor)",
+                "fail": "decided to fail. To do: wait for the snapshot (RdsSnapshotReadySensor) "
+                "or use on_invalid_state='reschedule'",
+            }[on_invalid_state],
+        )
+    remedy = REMEDIES.get(error_code)
+    if remedy is not None:
+        return Decision(
+            "fail",
+            f"Export task {resource}: AWS refused to start it ({error_code}: {error_message}). "
+            f"This is a permanent configuration error, not retried. To do: {remedy}",
+        )
+    return None
+
+
+def decide_adoption(
+    existing: Mapping[str, Any] | None,
+    *,
+    resource: str,
+    if_exists: str,
+    source_arn: str,
+    s3_bucket_name: str,
+    s3_prefix: str,
+) -> Decision:
+    """Decide whether an existing export task with our identifier is this run's export.
+
+    ``done`` means adopt it: same source, bucket and prefix, so it is the export an earlier
+    try (or a racing run) of this very task started.
+    """
+    if existing is None:
+        # Reported as existing, then gone: AWS is eventually consistent. Try again shortly.
+        return Decision("wait", f"Export task {resource} exists but is not yet describable")
+    theirs = (
+        str(existing.get("SourceArn") or ""),
+        str(existing.get("S3Bucket") or ""),
+        (existing.get("S3Prefix") or "").strip("/"),
+    )
+    ours = (source_arn, s3_bucket_name, (s3_prefix or "").strip("/"))
+    if if_exists == "fail":
+        return Decision(
+            "fail",
+            f"Export task {resource} already exists (status {existing.get('Status')}, source "
+            f"{theirs[0]}); if_exists='fail' decided to fail. To do: use a new "
+            "export_task_identifier, or if_exists='adopt' to carry on with it",
+        )
+    if theirs == ours:
+        return Decision(
+            "done",
+            f"Export task {resource} already exists with the same source, bucket and prefix "
+            f"(status {existing.get('Status')}): adopting it as this run's export instead of "
+            "starting a second one",
+        )
+    return Decision(
+        "fail",
+        f"Export task {resource} already exists but is a different export: existing "
+        f"source={theirs[0]} bucket={theirs[1]} prefix={theirs[2]!r}, this task's "
+        f"source={ours[0]} bucket={ours[1]} prefix={ours[2]!r}; if_exists='adopt' only adopts "
+        "an identical export. To do: use an export_task_identifier unique to this source, "
+        "e.g. one that includes the snapshot name and the logical date",
+    )
+
+
+def decide_cancel(
+    export_task: Mapping[str, Any] | None,
+    *,
+    resource: str,
+    on_invalid_state: str,
+    on_missing: str,
+) -> Decision:
+    """Decide what a cancel does with the export task as it is now.
+
+    ``wait`` means "cancelable: call CancelExportTask"; ``done`` means a cancel is already
+    underway (CANCELING) or finished by us (CANCELED after our call).
+    """
+    if export_task is None:
+        return Decision(
+            "skip" if on_missing == "skip" else "fail",
+            f"Export task {resource}: AWS reports it does not exist, nothing to cancel; "
+            f"on_missing={on_missing!r} decided to {on_missing}. To do: check "
+            "export_task_identifier and the Region, or use on_missing='skip'",
+        )
+    status = normalise_status(export_task.get("Status"))
+    if status in ("starting", "in_progress"):
+        return Decision("wait", f"Export task {resource} is {status.upper()}: cancelable")
+    if status == "canceling":
+        return Decision("done", f"Export task {resource} is already CANCELING")
+    return Decision(
+        "skip" if on_invalid_state == "skip" else "fail",
+        f"Export task {resource}: AWS reports status {str(status).upper()}, which cannot be "
+        f"canceled; on_invalid_state={on_invalid_state!r} decided to {on_invalid_state}. "
+        + (
+            "Nothing to do: the export already finished"
+            if on_invalid_state == "skip"
+            else "To do: use on_invalid_state='skip' if a finished export is fine here"
+        ),
+    )
+
+
+def _missing_advice(policy: str, todo: str) -> str:
+    if policy == "reschedule":
+        return "decided to keep waiting"
+    return f"decided to {policy}. To do: {todo}"

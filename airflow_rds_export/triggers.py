@@ -1,0 +1,341 @@
+"""Triggers that wait for a snapshot or an export in the triggerer, holding no worker.
+
+They poll with aiobotocore through :class:`~airflow_rds_export.hooks.RdsExportHook` (no
+blocking call on the event loop), decide with :mod:`airflow_rds_export.decisions` exactly
+as the sensors do, back off on throttling and transient errors with capped exponential
+delay and jitter, and yield one event carrying the decision and the final description.
+With ``end_from_trigger`` they end the task themselves (success with the same XCom, skip,
+or failure), so the task never returns to a worker.
+
+A trigger may be run more than once (triggerer restart, HA): ``run()`` only reads AWS
+state and keeps no state outside its own loop, so repeating it is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import (
+    BaseTrigger,
+    TaskFailedEvent,
+    TaskSkippedEvent,
+    TaskSuccessEvent,
+    TriggerEvent,
+)
+
+from airflow_rds_export._base import (
+    ProgressLogger,
+    judge_export,
+    judge_snapshot,
+    parse_datetime,
+)
+from airflow_rds_export.decisions import THROTTLING_CODES, Decision
+from airflow_rds_export.validation import (
+    InvalidParameterError,
+    validate_export_task_identifier,
+    validate_statuses,
+)
+
+__all__ = ["RdsExportTaskStateTrigger", "RdsSnapshotReadyTrigger", "decision_from_event"]
+
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+
+
+def decision_from_event(event: dict[str, Any] | None) -> tuple[Decision, Any]:
+    """The decision and description a trigger event carries (validated)."""
+    if not isinstance(event, dict) or "decision" not in event:
+        return Decision("fail", f"Unexpected trigger event {event!r}"), None
+    return Decision.from_dict(event["decision"]), event.get("description")
+
+
+def backoff_delay(failures: int, base: float = BACKOFF_BASE_SECONDS) -> float:
+    """Capped exponential delay with full jitter, after ``failures`` failures in a row."""
+    ceiling = min(BACKOFF_CAP_SECONDS, base * 2 ** min(failures, 16))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Throttling, 5xx answers and dropped connections: worth waiting out."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return code in THROTTLING_CODES or int(status) >= 500
+    return isinstance(exc, (ConnectionError, HTTPClientError, asyncio.TimeoutError, OSError))
+
+
+class _RdsPollingTrigger(BaseTrigger):
+    """Poll AWS until a decision other than ``wait``; then yield it once."""
+
+    def __init__(
+        self,
+        *,
+        poll_interval: float,
+        end_from_trigger: bool,
+        aws_conn_id: str | None,
+        region_name: str | None,
+        verify: bool | str | None,
+        botocore_config: dict[str, Any] | None,
+        max_attempts: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+        self.end_from_trigger = end_from_trigger
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    def _common_kwargs(self) -> dict[str, Any]:
+        return {
+            "poll_interval": self.poll_interval,
+            "max_attempts": self.max_attempts,
+            "end_from_trigger": self.end_from_trigger,
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "botocore_config": self.botocore_config,
+        }
+
+    def _hook(self) -> Any:
+        from airflow_rds_export.hooks import RdsExportHook
+
+        return RdsExportHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+    async def _poll(self, hook: Any, client: Any) -> tuple[Decision, Any]:
+        raise NotImplementedError
+
+    def _check(self) -> None:
+        """Validate rendered arguments (they may have been templated in the triggerer)."""
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            self._check()
+        except InvalidParameterError as exc:
+            async for event in self._finish(Decision("fail", str(exc)), None):
+                yield event
+            return
+        decision, description = await self._wait()
+        async for event in self._finish(decision, description):
+            yield event
+
+    async def _wait(self) -> tuple[Decision, Any]:
+        hook = self._hook()
+        attempts = 0
+        failures = 0
+        async with await hook.get_async_conn() as client:
+            while True:
+                try:
+                    decision, description = await self._poll(hook, client)
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    failures += 1
+                    delay = backoff_delay(failures)
+                    self.log.warning("Transient AWS error (%s); next poll in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                failures = 0
+                if decision.action != "wait":
+                    return decision, description
+                attempts += 1
+                if self.max_attempts is not None and attempts >= self.max_attempts:
+                    return Decision(
+                        "fail",
+                        f"{decision.reason}; still waiting after {attempts} checks "
+                        f"{self.poll_interval:g} s apart. To do: raise the attempts limit",
+                    ), description
+                await asyncio.sleep(self.poll_interval)
+
+    async def _finish(self, decision: Decision, description: Any) -> AsyncIterator[TriggerEvent]:
+        if not self.end_from_trigger:
+            yield TriggerEvent({"decision": decision.to_dict(), "description": description})
+            return
+        # The task ends here, without a worker: the reason goes to the task's log.
+        if decision.action == "done":
+            self.log.info("%s", decision.reason)
+            yield TaskSuccessEvent(xcoms={"return_value": description})
+        elif decision.action == "skip":
+            self.log.info("Skipping: %s", decision.reason)
+            yield TaskSkippedEvent()
+        else:
+            self.log.error("Failing: %s", decision.reason)
+            yield TaskFailedEvent()
+
+
+class RdsSnapshotReadyTrigger(_RdsPollingTrigger):
+    """Wait in the triggerer until a DB or cluster snapshot is ``available``.
+
+    Arguments as :class:`~airflow_rds_export.sensors.RdsSnapshotReadySensor`'s, all
+    JSON-friendly; ``created_after`` is an ISO 8601 string.
+    """
+
+    def __init__(
+        self,
+        *,
+        db_snapshot_identifier: str | None = None,
+        db_instance_identifier: str | None = None,
+        db_cluster_identifier: str | None = None,
+        snapshot_type: str = "automated",
+        created_after: str | None = None,
+        db_type: str | None = None,
+        on_missing: str = "reschedule",
+        on_failure: str = "fail",
+        poke_interval: float = 60.0,
+        max_attempts: int | None = None,
+        end_from_trigger: bool = False,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        poll_interval: float | None = None,
+    ) -> None:
+        super().__init__(
+            poll_interval=poll_interval or poke_interval,
+            max_attempts=max_attempts,
+            end_from_trigger=end_from_trigger,
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+        )
+        self.db_snapshot_identifier = db_snapshot_identifier
+        self.db_instance_identifier = db_instance_identifier
+        self.db_cluster_identifier = db_cluster_identifier
+        self.snapshot_type = snapshot_type
+        self.created_after = created_after
+        self.db_type = db_type
+        self.on_missing = on_missing
+        self.on_failure = on_failure
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "db_snapshot_identifier": self.db_snapshot_identifier,
+                "db_instance_identifier": self.db_instance_identifier,
+                "db_cluster_identifier": self.db_cluster_identifier,
+                "snapshot_type": self.snapshot_type,
+                "created_after": self.created_after,
+                "db_type": self.db_type,
+                "on_missing": self.on_missing,
+                "on_failure": self.on_failure,
+                **self._common_kwargs(),
+            },
+        )
+
+    def _check(self) -> None:
+        parse_datetime(self.created_after, "created_after")
+
+    async def _poll(self, hook: Any, client: Any) -> tuple[Decision, Any]:
+        if self.db_snapshot_identifier:
+            kind = {"instance": "db", "cluster": "cluster"}.get(self.db_type or "")
+            snapshot = await hook.describe_snapshot_async(client, self.db_snapshot_identifier, kind)
+            requested = self.db_snapshot_identifier
+        else:
+            snapshot = await hook.find_latest_snapshot_async(
+                client,
+                db_instance_identifier=self.db_instance_identifier,
+                db_cluster_identifier=self.db_cluster_identifier,
+                snapshot_type=self.snapshot_type,
+                created_after=parse_datetime(self.created_after, "created_after"),
+            )
+            source = self.db_instance_identifier or self.db_cluster_identifier
+            requested = f"(newest {self.snapshot_type} snapshot of {source})"
+        decision, described = judge_snapshot(
+            snapshot, requested=requested, on_missing=self.on_missing, on_failure=self.on_failure
+        )
+        if decision.action == "wait":
+            self.log.info("%s", decision.reason)
+        return decision, described
+
+
+class RdsExportTaskStateTrigger(_RdsPollingTrigger):
+    """Wait in the triggerer until an export task reaches a target or error status.
+
+    Arguments as :class:`~airflow_rds_export.sensors.RdsExportTaskStateSensor`'s, all
+    JSON-friendly. Progress (``PercentProgress``, extracted GB) is logged as it changes.
+    """
+
+    def __init__(
+        self,
+        *,
+        export_task_identifier: str,
+        target_statuses: Sequence[str] = ("complete",),
+        error_statuses: Sequence[str] = ("canceled", "failed"),
+        on_missing: str = "reschedule",
+        on_failure: str = "fail",
+        poll_interval: float = 30.0,
+        max_attempts: int | None = None,
+        end_from_trigger: bool = False,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            poll_interval=poll_interval,
+            max_attempts=max_attempts,
+            end_from_trigger=end_from_trigger,
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+        )
+        self.export_task_identifier = export_task_identifier
+        self.target_statuses = (
+            target_statuses if isinstance(target_statuses, str) else list(target_statuses)
+        )
+        self.error_statuses = (
+            error_statuses if isinstance(error_statuses, str) else list(error_statuses)
+        )
+        self.on_missing = on_missing
+        self.on_failure = on_failure
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "export_task_identifier": self.export_task_identifier,
+                "target_statuses": self.target_statuses,
+                "error_statuses": self.error_statuses,
+                "on_missing": self.on_missing,
+                "on_failure": self.on_failure,
+                **self._common_kwargs(),
+            },
+        )
+
+    def _check(self) -> None:
+        validate_export_task_identifier(self.export_task_identifier)
+        self._targets = validate_statuses(self.target_statuses, "target_statuses")
+        self._errors = validate_statuses(self.error_statuses, "error_statuses")
+
+    async def _poll(self, hook: Any, client: Any) -> tuple[Decision, Any]:
+        export_task = await hook.describe_export_task_async(client, self.export_task_identifier)
+        if export_task is not None:
+            self._show_progress(export_task)
+        return judge_export(
+            export_task,
+            identifier=self.export_task_identifier,
+            target_statuses=self._targets,
+            error_statuses=self._errors,
+            on_missing=self.on_missing,
+            on_failure=self.on_failure,
+        )
+
+    @property
+    def _show_progress(self) -> ProgressLogger:
+        if not hasattr(self, "_progress_logger"):
+            self._progress_logger = ProgressLogger(self.log)
+        return self._progress_logger

@@ -1,0 +1,298 @@
+"""Input rules, checked before any AWS call.
+
+Literal values are checked when the DAG file is parsed (in the constructors), so a typo is
+a DAG import error; templated values are checked after rendering, before the first AWS
+call. Every error names the parameter, the value and the rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Collection, Iterable
+from datetime import timedelta
+from typing import Any
+
+from airflow_rds_export.decisions import EXPORT_STATUSES, normalise_status
+
+__all__ = [
+    "InvalidParameterError",
+    "is_unrendered",
+    "validate_bucket_name",
+    "validate_export_only",
+    "validate_export_task_identifier",
+    "validate_iam_role_arn",
+    "validate_kms_key_id",
+    "validate_policy",
+    "validate_positive_interval",
+    "validate_s3_prefix",
+    "validate_snapshot_identifier",
+    "validate_source_arn",
+    "validate_statuses",
+]
+
+# The API reference states no length bound for ExportTaskIdentifier; 60 is an assumption
+# (the bound the console enforces for most RDS identifiers), kept here in one place.
+EXPORT_TASK_IDENTIFIER_MAX_LENGTH = 60
+
+_EXPORT_ID_RULE = (
+    "1-60 ASCII letters, digits or hyphens; must begin with a letter; no trailing hyphen; "
+    "no two consecutive hyphens"
+)
+_EXPORT_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*$")
+_PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f")
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d"
+_ARN = re.compile(
+    r"^arn:(?P<partition>[^:]+):(?P<service>[^:]+):(?P<region>[^:]*):(?P<account>[^:]*):"
+    r"(?P<resource>.+)$"
+)
+_EXPORT_SOURCE_TYPES = {"snapshot", "cluster-snapshot", "cluster"}
+_SNAPSHOT_NAME = re.compile(r"^(?:rds:|awsbackup:)?[A-Za-z][A-Za-z0-9-:_.]{0,254}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_EXPORT_ONLY_PART = re.compile(r"^[^.\s]+$")
+
+
+class InvalidParameterError(ValueError):
+    """A parameter value that breaks a rule; the message names parameter, value and rule."""
+
+    def __init__(self, field: str, value: Any, rule: str) -> None:
+        self.field = field
+        self.value = value
+        self.rule = rule
+        super().__init__(f"{field}={value!r} is invalid: {rule}")
+
+
+def is_unrendered(value: Any) -> bool:
+    """True for values that only rendering can tell: Jinja strings, XComArgs and the like."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    return not isinstance(value, (int, float, bool, list, tuple, set, frozenset, timedelta))
+
+
+def validate_export_task_identifier(value: Any, field: str = "export_task_identifier") -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidParameterError(field, value, "must be a non-empty string; " + _EXPORT_ID_RULE)
+    if len(value) > EXPORT_TASK_IDENTIFIER_MAX_LENGTH:
+        raise InvalidParameterError(field, value, f"is {len(value)} characters; {_EXPORT_ID_RULE}")
+    if not value[0].isalpha() or not value[0].isascii():
+        raise InvalidParameterError(field, value, "must begin with a letter; " + _EXPORT_ID_RULE)
+    if value.endswith("-"):
+        raise InvalidParameterError(field, value, "must not end with a hyphen")
+    if "--" in value:
+        raise InvalidParameterError(field, value, "must not contain two consecutive hyphens")
+    if not _EXPORT_ID.match(value):
+        raise InvalidParameterError(
+            field, value, "may hold only ASCII letters, digits and hyphens; " + _EXPORT_ID_RULE
+        )
+    return value
+
+
+def _parse_arn(value: str, field: str) -> re.Match[str]:
+    match = _ARN.match(value)
+    if not match:
+        raise InvalidParameterError(
+            field, value, "must be an ARN: arn:<partition>:<service>:<region>:<account>:<resource>"
+        )
+    if match["partition"] not in _PARTITIONS:
+        raise InvalidParameterError(
+            field, value, f"unknown partition {match['partition']!r}; one of {list(_PARTITIONS)}"
+        )
+    return match
+
+
+def validate_source_arn(value: Any, field: str = "source_arn") -> str:
+    """An export source: a DB snapshot, DB cluster snapshot or DB cluster ARN."""
+    if not isinstance(value, str) or not value:
+        raise InvalidParameterError(field, value, "must be a non-empty ARN string")
+    match = _parse_arn(value, field)
+    if match["service"] != "rds":
+        raise InvalidParameterError(
+            field, value, f"must be an RDS ARN (service 'rds'), not {match['service']!r}"
+        )
+    if not re.fullmatch(_REGION, match["region"]):
+        raise InvalidParameterError(field, value, f"region {match['region']!r} is not a Region")
+    if not re.fullmatch(r"\d{12}", match["account"]):
+        raise InvalidParameterError(field, value, "the account must be 12 digits")
+    resource_type, _, name = match["resource"].partition(":")
+    if resource_type == "db":
+        raise InvalidParameterError(
+            field,
+            value,
+            "is a DB instance ARN; exports need a DB snapshot, DB cluster snapshot or DB "
+            "cluster ARN (wait for a snapshot with RdsSnapshotReadySensor and pass its "
+            "SourceArn)",
+        )
+    if resource_type not in _EXPORT_SOURCE_TYPES or not name:
+        raise InvalidParameterError(
+            field,
+            value,
+            f"resource type {resource_type!r} cannot be exported; expected one of "
+            f"{sorted(_EXPORT_SOURCE_TYPES)} followed by ':<name>'",
+        )
+    return value
+
+
+def validate_snapshot_identifier(value: Any, field: str = "db_snapshot_identifier") -> str:
+    """A DB or cluster snapshot name (automated ones start with ``rds:``) or its ARN."""
+    if not isinstance(value, str) or not value:
+        raise InvalidParameterError(field, value, "must be a non-empty snapshot name or ARN")
+    if value.startswith("arn:"):
+        validate_source_arn(value, field)
+        if ":cluster:" in value:
+            raise InvalidParameterError(field, value, "is a cluster ARN, not a snapshot ARN")
+        return value
+    if not _SNAPSHOT_NAME.match(value):
+        raise InvalidParameterError(
+            field,
+            value,
+            "a snapshot name begins with a letter (or 'rds:' for automated snapshots) and "
+            "holds letters, digits and hyphens, at most 255 characters",
+        )
+    return value
+
+
+def validate_db_identifier(value: Any, field: str) -> str:
+    """A DB instance or cluster identifier: 1-63 letters, digits, hyphens; starts a letter."""
+    if (
+        not isinstance(value, str)
+        or not re.fullmatch(r"[A-Za-z](?:[A-Za-z0-9]|-(?!-)){0,62}", value)
+        or value.endswith("-")
+    ):
+        raise InvalidParameterError(
+            field,
+            value,
+            "1-63 letters, digits or hyphens; must begin with a letter; no trailing hyphen "
+            "and no two consecutive hyphens",
+        )
+    return value
+
+
+def validate_bucket_name(value: Any, field: str = "s3_bucket_name") -> str:
+    """S3 bucket naming rules (general purpose buckets)."""
+    rule = (
+        "3-63 lower-case letters, digits, dots or hyphens; begins and ends with a letter or "
+        "digit; no '..'; not an IP address; a bucket name, not an s3:// URI or ARN"
+    )
+    if not isinstance(value, str) or not _BUCKET.match(value) or ".." in value:
+        raise InvalidParameterError(field, value, rule)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        raise InvalidParameterError(field, value, rule)
+    if value.startswith("xn--") or value.endswith("-s3alias"):
+        raise InvalidParameterError(field, value, "must not begin 'xn--' or end '-s3alias'")
+    return value
+
+
+def validate_s3_prefix(value: Any, field: str = "s3_prefix") -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidParameterError(field, value, "must be a string")
+    if ":" in value:
+        raise InvalidParameterError(field, value, "must not contain ':'")
+    if value.endswith("/"):
+        raise InvalidParameterError(
+            field,
+            value,
+            "must not end with '/': AWS then writes to a broken path (apache/airflow#46555); "
+            "drop the trailing slash",
+        )
+    if value.startswith("/"):
+        raise InvalidParameterError(field, value, "must not begin with '/'")
+    return value
+
+
+def validate_iam_role_arn(value: Any, field: str = "iam_role_arn") -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidParameterError(field, value, "must be an IAM role ARN")
+    match = _parse_arn(value, field)
+    if match["service"] != "iam" or not match["resource"].startswith("role/"):
+        raise InvalidParameterError(
+            field, value, "must be an IAM role ARN: arn:aws:iam::<account>:role/<name>"
+        )
+    return value
+
+
+def validate_kms_key_id(value: Any, field: str = "kms_key_id") -> str:
+    """A KMS key id, key ARN, alias name or alias ARN."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParameterError(
+            field, value, "is required by AWS: a KMS key id, key ARN, alias name or alias ARN"
+        )
+    if value.startswith("arn:"):
+        match = _parse_arn(value, field)
+        if match["service"] != "kms" or not match["resource"].startswith(("key/", "alias/")):
+            raise InvalidParameterError(field, value, "must be a KMS key or alias ARN")
+    elif any(ch.isspace() for ch in value):
+        raise InvalidParameterError(field, value, "must not contain white space")
+    return value
+
+
+def validate_export_only(value: Any, field: str = "export_only") -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidParameterError(field, value, "must be a list of strings")
+    entries = list(value)
+    for entry in entries:
+        parts = entry.split(".") if isinstance(entry, str) else []
+        if not 1 <= len(parts) <= 4 or not all(_EXPORT_ONLY_PART.match(p) for p in parts):
+            raise InvalidParameterError(
+                field,
+                entry,
+                "each entry is database, database.table, database.schema or "
+                "database.schema.table, without spaces",
+            )
+    return entries
+
+
+def validate_policy(value: Any, field: str, allowed: Collection[str]) -> str:
+    if value not in allowed:
+        raise InvalidParameterError(field, value, f"must be one of {list(allowed)}")
+    return str(value)
+
+
+def validate_statuses(
+    value: Any, field: str, allowed: Collection[str] = EXPORT_STATUSES
+) -> frozenset[str]:
+    """A non-empty list of known statuses; returned normalised (lower case)."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidParameterError(field, value, "must be a list of statuses")
+    statuses = [normalise_status(s) for s in value]
+    if not statuses:
+        raise InvalidParameterError(field, value, "must name at least one status")
+    unknown = [s for s in statuses if s not in allowed]
+    if unknown:
+        raise InvalidParameterError(
+            field, value, f"unknown status {unknown[0]!r}; known: {sorted(allowed)}"
+        )
+    return frozenset(s for s in statuses if s)
+
+
+def validate_disjoint(
+    target: frozenset[str], error: frozenset[str], *, error_field: str, value: Any
+) -> None:
+    overlap = target & error
+    if overlap:
+        raise InvalidParameterError(
+            error_field,
+            value,
+            f"overlaps target_statuses on {sorted(overlap)}; a status is a target or an error",
+        )
+
+
+def validate_positive_interval(value: Any, field: str) -> float:
+    """A strictly positive number of seconds or timedelta; returned as seconds."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        raise InvalidParameterError(field, value, "must be a positive number of seconds")
+    return float(seconds)
+
+
+def validate_positive_int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidParameterError(field, value, "must be a positive whole number")
+    return value
