@@ -23,8 +23,6 @@ from airflow_rds_export.decisions import (
 from airflow_rds_export.validation import InvalidParameterError, is_unrendered
 
 if TYPE_CHECKING:
-    from logging import Logger
-
     from airflow_rds_export.hooks import RdsExportHook
 
 __all__ = ["AWS_TEMPLATE_FIELDS", "AwsConnectionMixin", "ProgressLogger", "check_literal"]
@@ -120,7 +118,7 @@ class AwsConnectionMixin:
 class ProgressLogger:
     """Logs an export's status and progress when, and only when, they change."""
 
-    def __init__(self, log: Logger) -> None:
+    def __init__(self, log: Any) -> None:
         self._log = log
         self._last: tuple[Any, ...] | None = None
 

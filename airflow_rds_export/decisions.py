@@ -214,7 +214,7 @@ def decide_export(
         detail = f"{cause}; warning: {warning}" if warning else cause
         return Decision(
             "skip" if on_failure == "skip" else "fail",
-            f"Export task {resource}: AWS reports status {status.upper()} ({detail}); "
+            f"Export task {resource}: AWS reports status {str(status).upper()} ({detail}); "
             f"on_failure={on_failure!r} decided to {on_failure}. To do: fix the cause, then "
             "start a new export under a new export_task_identifier (identifiers are never "
             "reusable)",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 from botocore.config import Config
@@ -86,8 +86,8 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
     @property
     def config(self) -> Config:
         config = super().config
-        if config.retries is None:
-            config = config.merge(Config(retries=dict(DEFAULT_RETRIES)))
+        if getattr(config, "retries", None) is None:
+            config = config.merge(Config(retries=cast(Any, dict(DEFAULT_RETRIES))))
         return config
 
     # Export tasks ---------------------------------------------------------------------
@@ -97,7 +97,8 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
         try:
             response = self.conn.describe_export_tasks(ExportTaskIdentifier=export_task_identifier)
         except ClientError as exc:
-            return _none_if(exc, EXPORT_NOT_FOUND_CODES)
+            _raise_unless_not_found(exc, EXPORT_NOT_FOUND_CODES)
+            return None
         return _export_task_in(response, export_task_identifier)
 
     async def describe_export_task_async(
@@ -109,7 +110,8 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
                 ExportTaskIdentifier=export_task_identifier
             )
         except ClientError as exc:
-            return _none_if(exc, EXPORT_NOT_FOUND_CODES)
+            _raise_unless_not_found(exc, EXPORT_NOT_FOUND_CODES)
+            return None
         return _export_task_in(response, export_task_identifier)
 
     def start_export_task(
@@ -158,7 +160,7 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
             try:
                 response = getattr(self.conn, method)(**params)
             except ClientError as exc:
-                _none_if(exc, SNAPSHOT_NOT_FOUND_CODES)
+                _raise_unless_not_found(exc, SNAPSHOT_NOT_FOUND_CODES)
                 continue
             if response.get(key):
                 return with_source_arn(response[key][0])
@@ -173,7 +175,7 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
             try:
                 response = await getattr(client, method)(**params)
             except ClientError as exc:
-                _none_if(exc, SNAPSHOT_NOT_FOUND_CODES)
+                _raise_unless_not_found(exc, SNAPSHOT_NOT_FOUND_CODES)
                 continue
             if response.get(key):
                 return with_source_arn(response[key][0])
@@ -195,7 +197,7 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
         method, params, key = _latest_request(
             db_instance_identifier, db_cluster_identifier, snapshot_type
         )
-        pages = self.conn.get_paginator(method).paginate(**params)
+        pages = cast(Any, self.conn).get_paginator(method).paginate(**params)
         return _newest([s for page in pages for s in page.get(key, [])], created_after)
 
     async def find_latest_snapshot_async(
@@ -217,11 +219,10 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
         return _newest(snapshots, created_after)
 
 
-def _none_if(exc: ClientError, not_found_codes: frozenset[str]) -> None:
-    """None for a not-found error; anything else is raised again."""
-    if error_code(exc) in not_found_codes:
-        return None
-    raise exc
+def _raise_unless_not_found(exc: ClientError, not_found_codes: frozenset[str]) -> None:
+    """Return for a not-found error (the caller answers None); raise anything else."""
+    if error_code(exc) not in not_found_codes:
+        raise exc
 
 
 def _export_task_in(response: Mapping[str, Any], identifier: str) -> dict[str, Any] | None:

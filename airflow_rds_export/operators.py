@@ -484,6 +484,7 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
         fail_on_invalid(validate_export_task_identifier, self.export_task_identifier)
         export_task = self.hook.describe_export_task(self.export_task_identifier)
         decision = self._decide(export_task)
+        assert export_task is not None  # a missing export was skipped or failed just above
         if decision.action == "wait":
             export_task = self._cancel()
             self.log.info(

@@ -249,10 +249,10 @@ def validate_export_only(value: Any, field: str = "export_only") -> list[str]:
     return entries
 
 
-def validate_policy(value: Any, field: str, allowed: Collection[str]) -> str:
+def validate_policy(value: Any, field: str, allowed: Collection[str | None]) -> Any:
     if value not in allowed:
         raise InvalidParameterError(field, value, f"must be one of {list(allowed)}")
-    return str(value)
+    return value
 
 
 def validate_statuses(

@@ -1,0 +1,766 @@
+"""moto's RDS backend, patched to behave as real RDS does for snapshots and exports.
+
+This is not a parallel fake: requests still go through moto's ``RDSResponse`` and land in
+moto's ``RDSBackend``; :func:`install` swaps a few of their methods (and :func:`uninstall`
+puts the originals back):
+
+=================================  =========================================================
+patched                            what changes
+=================================  =========================================================
+``RDSResponse.call_action``        counts every RDS action; injected faults answer first
+``RDSResponse.describe_export_``   honours ``SourceArn``, ``SourceType``, ``Filters``,
+``tasks``                          ``Marker``/``MaxRecords``; one call = one poll per task
+``RDSResponse.describe_db_``       one call = one poll of every snapshot it returns
+``(cluster_)snapshots``
+``RDSBackend.create_db_``          new snapshots start ``creating`` per the default pacing
+``(cluster_)snapshot``
+``RDSBackend.start_export_task``   AWS validation (identifier, ExportOnly, prefix, source,
+                                   bucket, role, KMS key, limits), :class:`EmulatedExportTask`
+``RDSBackend.cancel_export_task``  ``CANCELING`` -> ``CANCELED``; errors as AWS sends them
+``RDSBackend.describe_export_``    filters (no polling: the response layer polls)
+``tasks``
+=================================  =========================================================
+
+Polls are counted at the API action level: the response method advances each resource
+it reports by exactly one :meth:`Progress.poll`, then sets plain attributes that moto's
+serializer reads (so reading ``.status`` several times while rendering changes nothing).
+
+The emulator's settings live in one process-wide :data:`STATE`, like moto's backends.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.rds.exceptions import (
+    DBClusterNotFoundError,
+    DBClusterSnapshotNotFoundError,
+    DBSnapshotNotFoundFault,
+    ExportTaskAlreadyExistsError,
+    ExportTaskNotFoundError,
+    InvalidParameterValue,
+)
+from moto.rds.models import DBCluster, DBClusterSnapshot, DBSnapshot, ExportTask, RDSBackend
+from moto.rds.responses import RDSResponse
+
+from .errors import (
+    IamRoleNotFoundFault,
+    InvalidExportOnlyFault,
+    InvalidExportSourceStateFault,
+    InvalidExportTaskStateFault,
+    InvalidS3BucketFault,
+    KMSKeyNotAccessibleFault,
+    UnmodelledRdsError,
+)
+from .faults import CallLog, FaultInjector, HangRequested
+from .pacing import Progress, Stage
+
+__all__ = [
+    "ACTIVE_EXPORT_STATUSES",
+    "EXPORT_LIMIT_ERROR_CODE",
+    "MAX_CONCURRENT_EXPORTS",
+    "MAX_EXPORT_TASK_IDENTIFIER_LENGTH",
+    "STATE",
+    "EmulatedExportTask",
+    "EmulatorState",
+    "ExportPacing",
+    "PendingFailure",
+    "install",
+    "poll_snapshot",
+    "refresh_snapshot",
+    "set_snapshot_progress",
+    "uninstall",
+    "validate_export_task_identifier",
+]
+
+#: Statuses during which an export counts against the concurrency limit.
+ACTIVE_EXPORT_STATUSES = frozenset({"STARTING", "IN_PROGRESS"})
+#: Statuses CancelExportTask accepts.
+CANCELABLE_EXPORT_STATUSES = ACTIVE_EXPORT_STATUSES
+#: "You can have up to five concurrent export tasks in progress" (RDS user guide).
+MAX_CONCURRENT_EXPORTS = 5
+#: ASSUMPTION: the API reference gives no length bound for ExportTaskIdentifier; 60 is
+#: the bound the project's contract chose (AWS_CONTRACT.md). Change it here only.
+MAX_EXPORT_TASK_IDENTIFIER_LENGTH = 60
+#: ASSUMPTION: botocore's RDS model lists no fault for "too many concurrent exports".
+#: The emulator answers with this code (HTTP 400) so clients can tell it apart from a
+#: real parameter error; code that must run against AWS should also treat unknown 400s
+#: on StartExportTask with care.
+EXPORT_LIMIT_ERROR_CODE = "LimitExceeded"
+
+_IDENTIFIER_RE = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*$")
+_EXPORT_ONLY_PART_RE = re.compile(r"^[A-Za-z0-9_$\-]+$")
+_DESCRIBE_FILTERS = frozenset({"export-task-identifier", "s3-bucket", "source-arn", "status"})
+_PROGRESS_ATTR = "_rds_emulator_progress"
+_DEFAULT_EXPORT_SIZE_GB = 20
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class ExportPacing:
+    """How long an export spends in each non-final status.
+
+    Each is a :class:`Stage` with ``polls`` or ``seconds``; see :mod:`.pacing`.
+    """
+
+    starting: Stage = field(default_factory=lambda: Stage("STARTING", polls=1))
+    in_progress: Stage = field(default_factory=lambda: Stage("IN_PROGRESS", polls=2))
+    canceling: Stage = field(default_factory=lambda: Stage("CANCELING", polls=1))
+
+    def updated(
+        self,
+        *,
+        starting_polls: int | None = None,
+        in_progress_polls: int | None = None,
+        canceling_polls: int | None = None,
+        starting_seconds: float | None = None,
+        in_progress_seconds: float | None = None,
+        canceling_seconds: float | None = None,
+    ) -> ExportPacing:
+        """A copy with the given stages changed (seconds win over polls for a stage)."""
+        return ExportPacing(
+            starting=_stage(self.starting, starting_polls, starting_seconds),
+            in_progress=_stage(self.in_progress, in_progress_polls, in_progress_seconds),
+            canceling=_stage(self.canceling, canceling_polls, canceling_seconds),
+        )
+
+
+def _stage(current: Stage, polls: int | None, seconds: float | None) -> Stage:
+    if seconds is not None:
+        return Stage(current.status, seconds=float(seconds))
+    if polls is not None:
+        return Stage(current.status, polls=int(polls))
+    return current
+
+
+@dataclass(frozen=True)
+class PendingFailure:
+    """A failure registered for an export: now, after some polls, or after some seconds."""
+
+    cause: str
+    after_polls: int | None = None
+    after_seconds: float | None = None
+
+
+@dataclass
+class EmulatorState:
+    """Everything the emulator adds to moto, for this process.
+
+    ``hang_mode`` says what an injected hang does: ``"sleep"`` (server mode: the socket
+    stays silent, the client's read timeout decides) or ``"timeout"`` (in-process, where
+    there is no socket: sleep, then raise botocore's ``ReadTimeoutError``).
+    """
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    export_pacing: ExportPacing = field(default_factory=ExportPacing)
+    snapshot_creating: Stage = field(default_factory=lambda: Stage("creating", polls=0))
+    export_overrides: dict[str, ExportPacing] = field(default_factory=dict)
+    pending_failures: dict[str, PendingFailure] = field(default_factory=dict)
+    faults: FaultInjector = field(default_factory=FaultInjector)
+    calls: CallLog = field(default_factory=CallLog)
+    hang_mode: Literal["sleep", "timeout"] = "timeout"
+
+    def reset(self) -> None:
+        """Forget pacing, pending failures, faults and counts (not ``hang_mode``)."""
+        with self.lock:
+            self.export_pacing = ExportPacing()
+            self.snapshot_creating = Stage("creating", polls=0)
+            self.export_overrides.clear()
+            self.pending_failures.clear()
+            self.faults.clear()
+            self.calls.reset()
+
+    def pacing_for(self, export_task_identifier: str) -> ExportPacing:
+        return self.export_overrides.get(export_task_identifier, self.export_pacing)
+
+
+#: The one emulator state of this process (moto's backends are process-wide too).
+STATE = EmulatorState()
+
+
+# ----------------------------------------------------------------------- snapshots
+
+
+def set_snapshot_progress(
+    snapshot: DBSnapshot | DBClusterSnapshot, stages: Sequence[Stage]
+) -> None:
+    """Give a snapshot its own walk through ``stages`` and show the first one now."""
+    progress = Progress(stages)
+    setattr(snapshot, _PROGRESS_ATTR, progress)
+    _sync_snapshot(snapshot, progress)
+
+
+def snapshot_stages(creating: Stage) -> list[Stage]:
+    """``creating`` (if it lasts at all) then ``available``."""
+    if creating.is_empty:
+        return [Stage("available")]
+    return [creating, Stage("available")]
+
+
+def poll_snapshot(snapshot: DBSnapshot | DBClusterSnapshot) -> None:
+    """Count one describe call of ``snapshot``."""
+    progress: Progress | None = getattr(snapshot, _PROGRESS_ATTR, None)
+    if progress is not None:
+        progress.poll()
+        _sync_snapshot(snapshot, progress)
+
+
+def refresh_snapshot(snapshot: DBSnapshot | DBClusterSnapshot) -> None:
+    """Bring a time-paced snapshot up to date without counting a poll."""
+    progress: Progress | None = getattr(snapshot, _PROGRESS_ATTR, None)
+    if progress is not None:
+        _sync_snapshot(snapshot, progress)
+
+
+def _sync_snapshot(snapshot: DBSnapshot | DBClusterSnapshot, progress: Progress) -> None:
+    status = progress.status
+    snapshot.status = status
+    # moto's DBSnapshot has no percent_progress; the serializer reads it when present.
+    percent = int(100 * progress.fraction()) if status == "creating" else 100
+    snapshot.percent_progress = percent  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------- export task
+
+
+class EmulatedExportTask(ExportTask):
+    """moto's ``ExportTask`` with AWS's lifecycle.
+
+    ``STARTING`` -> ``IN_PROGRESS`` (``PercentProgress`` and ``TotalExtractedDataInGB``
+    rising) -> ``COMPLETE``; or ``CANCELING`` -> ``CANCELED`` after a cancel; or
+    ``FAILED`` with ``FailureCause``. Statuses are upper case, as AWS returns them.
+    """
+
+    def __init__(
+        self,
+        backend: RDSBackend,
+        source: DBSnapshot | DBClusterSnapshot | DBCluster,
+        kwargs: dict[str, Any],
+        pacing: ExportPacing,
+        failure: PendingFailure | None = None,
+    ) -> None:
+        # moto's ExportTask only reads the source's type; a live cluster works as well.
+        super().__init__(backend, source, kwargs)  # type: ignore[arg-type]
+        self.snapshot_time: datetime | None = (
+            None if isinstance(source, DBCluster) else source.snapshot_create_time
+        )
+        self.source_type = "SNAPSHOT" if isinstance(source, DBSnapshot) else "CLUSTER"
+        self.export_only = list(kwargs.get("export_only") or [])
+        self.s3_prefix = kwargs.get("s3_prefix") or None
+        self.task_start_time = utcnow()
+        self.task_end_time: datetime | None = None
+        self.failure_cause: str | None = None
+        self.warning_message: str | None = None
+        self.percent_progress = 0
+        self.total_extracted_data_in_gb = 0
+        self._size_gb = max(
+            int(getattr(source, "allocated_storage", 0) or 0), _DEFAULT_EXPORT_SIZE_GB
+        )
+        self._fail_after_polls: int | None = None
+        self._fail_at: float | None = None
+        self._fail_cause = ""
+        # apache/airflow#46555: a trailing "/" in S3Prefix is accepted by StartExportTask,
+        # but the export then fails. The FailureCause wording is the emulator's own.
+        self._broken_prefix = bool(self.s3_prefix and self.s3_prefix.endswith("/"))
+        self.progress = Progress([pacing.starting, pacing.in_progress, Stage("COMPLETE")])
+        self._sync()
+        if failure is not None:
+            self.schedule_failure(failure)
+
+    @property
+    def resource_id(self) -> str:
+        return str(self.export_task_identifier)
+
+    @property
+    def is_active(self) -> bool:
+        self.refresh()
+        return self.status in ACTIVE_EXPORT_STATUSES
+
+    def poll(self) -> None:
+        """Count one describe call of this task."""
+        self.refresh()
+        if self.status in ACTIVE_EXPORT_STATUSES and self._fail_after_polls is not None:
+            if self._fail_after_polls == 0:
+                self.fail(self._fail_cause)
+                return
+            self._fail_after_polls -= 1
+        self.progress.poll()
+        self._sync()
+
+    def refresh(self) -> None:
+        """Apply time-paced transitions and failures without counting a poll."""
+        due = self._fail_at is not None and time.monotonic() >= self._fail_at
+        if due and self.progress.status in ACTIVE_EXPORT_STATUSES:
+            self.fail(self._fail_cause)
+            return
+        self._sync()
+
+    def cancel(self, pacing: ExportPacing) -> None:
+        """Start canceling: ``CANCELING`` now, ``CANCELED`` after the canceling stage."""
+        self.progress.replace([pacing.canceling, Stage("CANCELED")])
+        self._fail_after_polls = self._fail_at = None
+        self._sync()
+
+    def fail(self, cause: str) -> None:
+        """Fail now with ``FailureCause`` = ``cause``."""
+        self.progress.replace([Stage("FAILED")])
+        self.failure_cause = cause
+        self._fail_after_polls = self._fail_at = None
+        self._sync()
+
+    def schedule_failure(self, failure: PendingFailure) -> None:
+        """Fail now, after ``failure.after_polls`` more polls, or ``after_seconds``."""
+        if failure.after_polls is None and failure.after_seconds is None:
+            self.fail(failure.cause)
+            return
+        self._fail_cause = failure.cause
+        if failure.after_polls is not None:
+            self._fail_after_polls = failure.after_polls
+        if failure.after_seconds is not None:
+            self._fail_at = time.monotonic() + failure.after_seconds
+
+    def repace(self, pacing: ExportPacing) -> None:
+        """Apply new pacing to a running task, restarting its current stage."""
+        status = self.progress.status
+        if status == "STARTING":
+            self.progress.replace([pacing.starting, pacing.in_progress, Stage("COMPLETE")])
+        elif status == "IN_PROGRESS":
+            self.progress.replace([pacing.in_progress, Stage("COMPLETE")])
+        elif status == "CANCELING":
+            self.progress.replace([pacing.canceling, Stage("CANCELED")])
+        self._sync()
+
+    def _sync(self) -> None:
+        status = self.progress.status
+        if status == "IN_PROGRESS" and self._broken_prefix:
+            self.progress.replace([Stage("FAILED")])
+            self.failure_cause = (
+                f"The export could not write to S3Prefix {self.s3_prefix!r}: "
+                "a prefix must not end with '/'."
+            )
+            status = "FAILED"
+        self.status = status
+        if status == "STARTING":
+            self.percent_progress = 0
+        elif status == "IN_PROGRESS":
+            self.percent_progress = max(1, int(100 * self.progress.fraction()))
+        elif status == "COMPLETE":
+            self.percent_progress = 100
+        self.total_extracted_data_in_gb = self._size_gb * self.percent_progress // 100
+        if status in {"COMPLETE", "FAILED", "CANCELED"} and self.task_end_time is None:
+            self.task_end_time = utcnow()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The task as DescribeExportTasks reports it (JSON-friendly: ISO datetimes)."""
+        self.refresh()
+        return {
+            "ExportTaskIdentifier": self.export_task_identifier,
+            "SourceArn": self.source_arn,
+            "SourceType": self.source_type,
+            "ExportOnly": list(self.export_only),
+            "SnapshotTime": _iso(self.snapshot_time),
+            "TaskStartTime": _iso(self.task_start_time),
+            "TaskEndTime": _iso(self.task_end_time),
+            "S3Bucket": self.s3_bucket,
+            "S3Prefix": self.s3_prefix,
+            "IamRoleArn": self.iam_role_arn,
+            "KmsKeyId": self.kms_key_id,
+            "Status": self.status,
+            "PercentProgress": self.percent_progress,
+            "TotalExtractedDataInGB": self.total_extracted_data_in_gb,
+            "FailureCause": self.failure_cause,
+            "WarningMessage": self.warning_message,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
+# ------------------------------------------------------------------- validation
+
+
+def validate_export_task_identifier(identifier: str) -> None:
+    """Raise ``InvalidParameterValue`` unless ``identifier`` follows AWS's rules.
+
+    Begins with a letter; ASCII letters, digits and hyphens only; no trailing hyphen;
+    no two consecutive hyphens; at most :data:`MAX_EXPORT_TASK_IDENTIFIER_LENGTH` chars.
+    """
+    problem = None
+    if not identifier:
+        problem = "must not be empty"
+    elif len(identifier) > MAX_EXPORT_TASK_IDENTIFIER_LENGTH:
+        problem = f"must be at most {MAX_EXPORT_TASK_IDENTIFIER_LENGTH} characters"
+    elif not identifier[0].isascii() or not identifier[0].isalpha():
+        problem = "must begin with a letter"
+    elif identifier.endswith("-"):
+        problem = "must not end with a hyphen"
+    elif not _IDENTIFIER_RE.match(identifier):
+        problem = (
+            "must contain only ASCII letters, digits and hyphens, without two consecutive hyphens"
+        )
+    if problem:
+        raise InvalidParameterValue(
+            f"The parameter ExportTaskIdentifier is not a valid identifier: it {problem}."
+        )
+
+
+def _validate_export_only(entries: Iterable[str]) -> None:
+    for entry in entries:
+        parts = str(entry).split(".")
+        if not 1 <= len(parts) <= 4 or not all(_EXPORT_ONLY_PART_RE.match(p) for p in parts):
+            raise InvalidExportOnlyFault(
+                f"The ExportOnly entry {entry!r} is not valid. Use database, database.table, "
+                "database.schema or database.schema.table."
+            )
+
+
+def _parse_rds_arn(arn: str) -> tuple[str, str, str, str]:
+    """``arn:aws:rds:<region>:<account>:<type>:<name>`` -> (region, account, type, name)."""
+    parts = arn.split(":", 6)
+    if len(parts) != 7 or parts[0] != "arn" or parts[2] != "rds":
+        raise InvalidParameterValue(f"The parameter SourceArn is not a valid ARN: {arn}")
+    return parts[3], parts[4], parts[5], parts[6]
+
+
+def _find_export_source(
+    backend: RDSBackend, source_arn: str
+) -> DBSnapshot | DBClusterSnapshot | DBCluster:
+    _, _, resource_type, name = _parse_rds_arn(source_arn)
+    if resource_type == "snapshot":
+        snapshot = backend.database_snapshots.get(name)
+        if snapshot is None:
+            raise DBSnapshotNotFoundFault(name)
+        return snapshot
+    if resource_type == "cluster-snapshot":
+        cluster_snapshot = backend.cluster_snapshots.get(name)
+        if cluster_snapshot is None:
+            raise DBClusterSnapshotNotFoundError(name)
+        return cluster_snapshot
+    if resource_type == "cluster":
+        cluster = backend.clusters.get(name)
+        if cluster is None:
+            raise DBClusterNotFoundError(name)
+        return cluster
+    raise InvalidParameterValue(
+        f"The SourceArn {source_arn} is not a DB snapshot, DB cluster snapshot or DB cluster."
+    )
+
+
+def _check_source_available(source: DBSnapshot | DBClusterSnapshot | DBCluster) -> None:
+    if isinstance(source, DBCluster):
+        status = source.status
+    else:
+        refresh_snapshot(source)
+        status = source.status
+    if status != "available":
+        raise InvalidExportSourceStateFault(
+            f"Export source should be 'available' but current status is {status}."
+        )
+
+
+def _check_bucket(backend: RDSBackend, bucket: str) -> None:
+    from moto.s3.models import s3_backends
+
+    if bucket not in s3_backends[backend.account_id][backend.partition].buckets:
+        raise InvalidS3BucketFault(f"The specified S3 bucket {bucket} does not exist.")
+
+
+def _check_role(backend: RDSBackend, role_arn: str) -> None:
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[backend.account_id][backend.partition]
+    if not any(role.arn == role_arn for role in iam.get_roles()):
+        raise IamRoleNotFoundFault(f"The IAM role {role_arn} is not found.")
+
+
+def _check_kms_key(backend: RDSBackend, key_id: str) -> None:
+    from moto.kms.models import kms_backends
+
+    kms = kms_backends[backend.account_id][backend.region_name]
+    try:
+        raw_id = kms.any_id_to_key_id(key_id)
+    except Exception:  # moto raises several types for unknown aliases
+        raw_id = None
+    key = kms.keys.get(raw_id) if raw_id else None
+    if key is None or key.key_state != "Enabled":
+        raise KMSKeyNotAccessibleFault(
+            f"The KMS key {key_id} is not accessible: it does not exist or is not enabled."
+        )
+
+
+# --------------------------------------------------------------- backend methods
+
+
+def _start_export_task(self: RDSBackend, kwargs: dict[str, Any]) -> ExportTask:
+    identifier = str(kwargs.get("export_task_identifier") or "")
+    validate_export_task_identifier(identifier)
+    prefix = kwargs.get("s3_prefix")
+    if prefix and ":" in prefix:
+        raise InvalidParameterValue("The parameter S3Prefix must not contain ':'.")
+    _validate_export_only(kwargs.get("export_only") or [])
+    with STATE.lock:
+        if identifier in self.export_tasks:
+            raise ExportTaskAlreadyExistsError(identifier)
+        source_arn = str(kwargs.get("source_arn") or "")
+        source = _find_export_source(self, source_arn)
+        _check_source_available(source)
+        active = [task for task in _export_tasks(self) if task.is_active]
+        for task in active:
+            if task.source_arn == source_arn:
+                raise InvalidExportSourceStateFault(
+                    f"Export task {task.export_task_identifier} is already exporting "
+                    f"{source_arn}; wait for it to finish."
+                )
+        if len(active) >= MAX_CONCURRENT_EXPORTS:
+            raise UnmodelledRdsError(
+                EXPORT_LIMIT_ERROR_CODE,
+                f"You can't have more than {MAX_CONCURRENT_EXPORTS} export tasks in progress "
+                "at the same time.",
+            )
+        _check_bucket(self, str(kwargs.get("s3_bucket_name") or ""))
+        _check_role(self, str(kwargs.get("iam_role_arn") or ""))
+        _check_kms_key(self, str(kwargs.get("kms_key_id") or ""))
+        task = EmulatedExportTask(
+            self,
+            source,
+            kwargs,
+            STATE.pacing_for(identifier),
+            STATE.pending_failures.pop(identifier, None),
+        )
+        self.export_tasks[identifier] = task
+        return task
+
+
+def _cancel_export_task(self: RDSBackend, export_task_identifier: str) -> ExportTask:
+    with STATE.lock:
+        task = self.export_tasks.get(export_task_identifier)
+        if task is None:
+            raise ExportTaskNotFoundError(export_task_identifier)
+        if isinstance(task, EmulatedExportTask):
+            task.refresh()
+            if task.status not in CANCELABLE_EXPORT_STATUSES:
+                raise InvalidExportTaskStateFault(
+                    f"Cannot cancel export task {export_task_identifier} because it is in "
+                    f"status {task.status}."
+                )
+            task.cancel(STATE.pacing_for(export_task_identifier))
+        return task
+
+
+def _describe_export_tasks(
+    self: RDSBackend,
+    export_task_identifier: str | None = None,
+    source_arn: str | None = None,
+    source_type: str | None = None,
+    filters: dict[str, list[str]] | None = None,
+    poll: bool = False,
+) -> list[ExportTask]:
+    """Select export tasks as DescribeExportTasks does.
+
+    With ``poll=True`` every task the query selects (all criteria but ``status``) counts
+    one poll before the ``status`` filter is applied, so the filter sees the status the
+    response reports.
+    """
+    filters = dict(filters or {})
+    unknown = set(filters) - _DESCRIBE_FILTERS
+    if unknown:
+        raise InvalidParameterValue(f"Unrecognized filter name: {sorted(unknown)[0]}")
+    with STATE.lock:
+        if export_task_identifier and export_task_identifier not in self.export_tasks:
+            raise ExportTaskNotFoundError(export_task_identifier)
+        tasks = list(self.export_tasks.values())
+        if export_task_identifier:
+            tasks = [t for t in tasks if t.export_task_identifier == export_task_identifier]
+        if source_arn:
+            tasks = [t for t in tasks if t.source_arn == source_arn]
+        if source_type:
+            tasks = [t for t in tasks if t.source_type == source_type.upper()]
+        for name, attribute in (
+            ("export-task-identifier", "export_task_identifier"),
+            ("s3-bucket", "s3_bucket"),
+            ("source-arn", "source_arn"),
+        ):
+            if name in filters:
+                tasks = [t for t in tasks if getattr(t, attribute) in filters[name]]
+        for task in tasks:
+            if isinstance(task, EmulatedExportTask) and poll:
+                task.poll()
+            elif isinstance(task, EmulatedExportTask):
+                task.refresh()
+        if "status" in filters:
+            wanted = {value.upper() for value in filters["status"]}
+            tasks = [t for t in tasks if str(t.status).upper() in wanted]
+        return tasks
+
+
+def _export_tasks(backend: RDSBackend) -> list[EmulatedExportTask]:
+    return [t for t in backend.export_tasks.values() if isinstance(t, EmulatedExportTask)]
+
+
+def _wrap_create_snapshot(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create_snapshot(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
+        snapshot = original(self, *args, **kwargs)
+        with STATE.lock:
+            set_snapshot_progress(snapshot, snapshot_stages(STATE.snapshot_creating))
+        return snapshot
+
+    create_snapshot.__doc__ = original.__doc__
+    return create_snapshot
+
+
+# -------------------------------------------------------------- response methods
+
+
+def _paginate(
+    items: list[Any], marker: str | None, max_records: int | None
+) -> tuple[list[Any], str | None]:
+    """Page ``items`` as RDS does: ``MaxRecords`` 20-100 (default 100), opaque ``Marker``.
+
+    The marker is the identifier of the first task of the next page.
+    """
+    limit = 100 if max_records is None else int(max_records)
+    if not 20 <= limit <= 100:
+        raise InvalidParameterValue(
+            f"Invalid value {limit} for MaxRecords. Must be between 20 and 100."
+        )
+    start = 0
+    if marker:
+        names = [item.export_task_identifier for item in items]
+        if marker not in names:
+            raise InvalidParameterValue(f"The marker {marker} is not valid.")
+        start = names.index(marker)
+    page = items[start : start + limit]
+    rest = items[start + limit :]
+    return page, (rest[0].export_task_identifier if rest else None)
+
+
+def _describe_export_tasks_response(self: RDSResponse) -> ActionResult:
+    params = self.params
+    filters: dict[str, list[str]] = {}
+    for entry in params.get("Filters") or []:
+        filters.setdefault(entry["Name"], []).extend(entry["Values"])
+    tasks = _describe_export_tasks(
+        self.backend,
+        export_task_identifier=params.get("ExportTaskIdentifier"),
+        source_arn=params.get("SourceArn"),
+        source_type=params.get("SourceType"),
+        filters=filters,
+        poll=True,
+    )
+    page, marker = _paginate(tasks, params.get("Marker"), params.get("MaxRecords"))
+    return ActionResult({"ExportTasks": page, "Marker": marker})
+
+
+def _wrap_describe_snapshots(
+    original: Callable[[RDSResponse], ActionResult], result_key: str
+) -> Callable[[RDSResponse], ActionResult]:
+    def describe(self: RDSResponse) -> ActionResult:
+        result = original(self)
+        payload = result.result
+        if isinstance(payload, dict):
+            with STATE.lock:
+                for snapshot in payload.get(result_key) or []:
+                    poll_snapshot(snapshot)
+        return result
+
+    describe.__doc__ = original.__doc__
+    return describe
+
+
+def _wrap_call_action(original: Callable[[RDSResponse], Any]) -> Callable[[RDSResponse], Any]:
+    def call_action(self: RDSResponse) -> Any:
+        action = self._get_action()
+        STATE.calls.record(action)
+        try:
+            injected = STATE.faults.before_action(action)
+        except HangRequested as hang:
+            time.sleep(hang.seconds)
+            if STATE.hang_mode == "timeout":
+                from botocore.exceptions import ReadTimeoutError
+
+                raise ReadTimeoutError(endpoint_url=getattr(self, "uri", "")) from None
+            injected = None
+        if injected is not None:
+            return injected
+        return original(self)
+
+    return call_action
+
+
+# ------------------------------------------------------------------ install
+
+
+_MISSING = object()
+_installed: list[tuple[type, str, Any]] = []
+_install_count = 0
+
+
+def _patch(owner: type, name: str, replacement: Any) -> None:
+    _installed.append((owner, name, owner.__dict__.get(name, _MISSING)))
+    setattr(owner, name, replacement)
+
+
+def install() -> None:
+    """Patch moto's RDS classes (idempotent, reference-counted)."""
+    global _install_count
+    with STATE.lock:
+        _install_count += 1
+        if _install_count > 1:
+            return
+        _patch(RDSResponse, "call_action", _wrap_call_action(RDSResponse.call_action))
+        _patch(RDSResponse, "describe_export_tasks", _describe_export_tasks_response)
+        _patch(
+            RDSResponse,
+            "describe_db_snapshots",
+            _wrap_describe_snapshots(RDSResponse.describe_db_snapshots, "DBSnapshots"),
+        )
+        _patch(
+            RDSResponse,
+            "describe_db_cluster_snapshots",
+            _wrap_describe_snapshots(
+                RDSResponse.describe_db_cluster_snapshots, "DBClusterSnapshots"
+            ),
+        )
+        _patch(RDSBackend, "start_export_task", _start_export_task)
+        _patch(RDSBackend, "cancel_export_task", _cancel_export_task)
+        _patch(RDSBackend, "describe_export_tasks", _describe_export_tasks)
+        _patch(
+            RDSBackend, "create_db_snapshot", _wrap_create_snapshot(RDSBackend.create_db_snapshot)
+        )
+        _patch(
+            RDSBackend,
+            "create_db_cluster_snapshot",
+            _wrap_create_snapshot(RDSBackend.create_db_cluster_snapshot),
+        )
+
+
+def uninstall() -> None:
+    """Undo :func:`install` once the last user is done."""
+    global _install_count
+    with STATE.lock:
+        if _install_count == 0:
+            return
+        _install_count -= 1
+        if _install_count:
+            return
+        while _installed:
+            owner, name, original = _installed.pop()
+            if original is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)

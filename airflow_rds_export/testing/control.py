@@ -1,0 +1,540 @@
+"""The control surface of the emulator: what a test can set up, change and observe.
+
+:class:`EmulatorControl` acts on moto's backends in *this* process. In-process tests get
+it through :class:`~airflow_rds_export.testing.RdsEmulator`; the emulator server runs one
+and exposes every method listed in :data:`CONTROL_METHODS` over HTTP, where
+:class:`~airflow_rds_export.testing.server.RemoteControl` forwards to it. So a test
+written against ``emu`` runs unchanged against ``srv.control``.
+
+Every return value is JSON-friendly (datetimes as ISO-8601 strings) so the two modes
+return the same thing. Every failure is an :class:`EmulatorControlError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, MutableMapping
+from datetime import datetime, timezone
+from typing import Any, TypeVar, cast
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.exceptions import ServiceException
+from moto.rds.models import DBClusterSnapshot, DBSnapshot, RDSBackend, rds_backends
+
+from .backend import (
+    STATE,
+    EmulatedExportTask,
+    PendingFailure,
+    set_snapshot_progress,
+    snapshot_stages,
+)
+from .errors import EmulatorControlError
+from .faults import FaultRule
+from .pacing import Stage
+
+__all__ = ["CONTROL_METHODS", "EmulatorControl", "automated_snapshot_identifier"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: The public control methods; the server exposes exactly these.
+CONTROL_METHODS: tuple[str, ...] = (
+    "seed_export_prerequisites",
+    "create_db_instance",
+    "create_db_cluster",
+    "create_db_snapshot",
+    "create_automated_snapshot",
+    "create_db_cluster_snapshot",
+    "create_automated_cluster_snapshot",
+    "set_snapshot_status",
+    "set_snapshot_pacing",
+    "set_export_pacing",
+    "pace_export",
+    "fail_export",
+    "throttle",
+    "server_error",
+    "hang",
+    "clear_faults",
+    "calls",
+    "reset_calls",
+    "export_tasks",
+    "reset",
+)
+
+_ASSUME_ROLE_POLICY = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+    '"Principal": {"Service": "export.rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+)
+
+
+def automated_snapshot_identifier(resource_identifier: str, created_at: datetime) -> str:
+    """``rds:<instance or cluster>-<yyyy-mm-dd-hh-mm>``, as RDS names automated snapshots."""
+    return f"rds:{resource_identifier}-{_utc_naive(created_at):%Y-%m-%d-%H-%M}"
+
+
+def _utc_naive(value: datetime | str) -> datetime:
+    """A UTC datetime without tzinfo (moto's convention); naive input is taken as UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _iso(value: datetime) -> str:
+    return _utc_naive(value).replace(tzinfo=timezone.utc).isoformat()
+
+
+def _control_errors(method: _F) -> _F:
+    """Turn moto's and the emulator's exceptions into :class:`EmulatorControlError`."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except EmulatorControlError:
+            raise
+        except (ServiceException, ValueError, KeyError, TypeError) as error:
+            raise EmulatorControlError(f"{method.__name__}: {error}") from error
+
+    return cast(_F, wrapper)
+
+
+def _creating_stage(polls: int | None, seconds: float | None) -> Stage:
+    if seconds is not None:
+        return Stage("creating", seconds=float(seconds))
+    if polls is not None:
+        return Stage("creating", polls=int(polls))
+    return STATE.snapshot_creating
+
+
+class EmulatorControl:
+    """Set up and steer the emulated RDS of one account and Region in this process.
+
+    :param region_name: the Region whose moto backends the methods act on.
+    :param account_id: the account (moto's default account unless you changed it).
+    """
+
+    def __init__(
+        self, region_name: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT_ID
+    ) -> None:
+        self.region_name = region_name
+        self.account_id = account_id
+
+    @property
+    def _rds(self) -> RDSBackend:
+        return rds_backends[self.account_id][self.region_name]
+
+    # ------------------------------------------------------------ fixtures
+
+    @_control_errors
+    def seed_export_prerequisites(
+        self,
+        bucket: str = "rds-exports",
+        role_name: str = "rds-s3-export",
+        kms_alias: str = "alias/rds-export",
+    ) -> dict[str, str]:
+        """Create what StartExportTask needs besides a snapshot.
+
+        An S3 bucket, an IAM role that ``export.rds.amazonaws.com`` may assume, and a KMS
+        key (with ``kms_alias``). Returns ``{"bucket", "iam_role_arn", "kms_key_id"}``,
+        where ``kms_key_id`` is the key ARN.
+        """
+        from moto.iam.models import iam_backends
+        from moto.kms.models import kms_backends
+        from moto.s3.models import s3_backends
+
+        partition = self._rds.partition
+        s3_backends[self.account_id][partition].create_bucket(bucket, self.region_name)
+        role = iam_backends[self.account_id][partition].create_role(
+            role_name=role_name,
+            assume_role_policy_document=_ASSUME_ROLE_POLICY,
+            path="/",
+            permissions_boundary=None,
+            description="Role RDS assumes to write snapshot exports to S3",
+            tags=[],
+            max_session_duration=None,
+        )
+        kms = kms_backends[self.account_id][self.region_name]
+        key = kms.create_key(
+            policy=None,
+            key_usage="ENCRYPT_DECRYPT",
+            key_spec="SYMMETRIC_DEFAULT",
+            description="RDS snapshot export key",
+            tags=None,
+        )
+        if kms_alias:
+            kms.create_alias(key.id, kms_alias)
+        return {"bucket": bucket, "iam_role_arn": role.arn, "kms_key_id": key.arn}
+
+    @_control_errors
+    def create_db_instance(
+        self,
+        db_instance_identifier: str,
+        engine: str = "postgres",
+        allocated_storage: int = 20,
+        initial_automated_snapshot: bool = False,
+    ) -> dict[str, Any]:
+        """Create an ``available`` DB instance.
+
+        moto takes an automated snapshot stamped "now" when an instance is created; it is
+        removed unless ``initial_automated_snapshot`` is true, so a test decides every
+        automated snapshot (and its time) itself.
+        """
+        before = set(self._rds.database_snapshots)
+        database = self._rds.create_db_instance(
+            {
+                "db_instance_identifier": db_instance_identifier,
+                "engine": engine,
+                "db_instance_class": "db.t3.micro",
+                "allocated_storage": allocated_storage,
+                "master_username": "emulator",
+                "master_user_password": "emulator-password",
+            }
+        )
+        if not initial_automated_snapshot:
+            for name in set(self._rds.database_snapshots) - before:
+                del self._rds.database_snapshots[name]
+        database.status = "available"
+        return {
+            "DBInstanceIdentifier": database.db_instance_identifier,
+            "DBInstanceArn": database.db_instance_arn,
+            "Engine": database.engine,
+            "DBInstanceStatus": database.status,
+            "AllocatedStorage": database.allocated_storage,
+        }
+
+    @_control_errors
+    def create_db_cluster(
+        self,
+        db_cluster_identifier: str,
+        engine: str = "aurora-postgresql",
+        initial_automated_snapshot: bool = False,
+    ) -> dict[str, Any]:
+        """Create an ``available`` DB cluster (see :meth:`create_db_instance` on snapshots)."""
+        before = set(self._rds.cluster_snapshots)
+        cluster = self._rds.create_db_cluster(
+            {
+                "db_cluster_identifier": db_cluster_identifier,
+                "engine": engine,
+                "master_username": "emulator",
+                "master_user_password": "emulator-password",
+            }
+        )
+        if not initial_automated_snapshot:
+            for name in set(self._rds.cluster_snapshots) - before:
+                del self._rds.cluster_snapshots[name]
+        cluster.status = "available"
+        return {
+            "DBClusterIdentifier": cluster.db_cluster_identifier,
+            "DBClusterArn": cluster.db_cluster_arn,
+            "Engine": cluster.engine,
+            "Status": cluster.status,
+        }
+
+    @_control_errors
+    def create_db_snapshot(
+        self,
+        db_snapshot_identifier: str,
+        db_instance_identifier: str,
+        ready_after_polls: int | None = None,
+        ready_after_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Create a manual DB snapshot, ``creating`` until ready.
+
+        ``ready_after_polls=3``: three DescribeDBSnapshots calls that return it report
+        ``creating``, the fourth ``available``. ``ready_after_seconds`` instead counts
+        wall-clock time. ``0`` means available now; neither means the default pacing
+        (:meth:`set_snapshot_pacing`, initially available now).
+        """
+        snapshot = self._rds.create_db_snapshot(db_instance_identifier, db_snapshot_identifier)
+        return self._pace_snapshot(snapshot, ready_after_polls, ready_after_seconds)
+
+    @_control_errors
+    def create_automated_snapshot(
+        self,
+        db_instance_identifier: str,
+        created_at: datetime | str,
+        ready_after_polls: int | None = None,
+        ready_after_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Create an automated snapshot ``rds:<instance>-<yyyy-mm-dd-hh-mm>`` taken at
+        ``created_at`` (UTC; naive datetimes are taken as UTC). Pacing as
+        :meth:`create_db_snapshot`."""
+        taken_at = _utc_naive(created_at)
+        snapshot = self._rds.create_db_snapshot(
+            db_instance_identifier,
+            automated_snapshot_identifier(db_instance_identifier, taken_at),
+            snapshot_type="automated",
+            original_created_at=taken_at,
+        )
+        snapshot.created = taken_at
+        return self._pace_snapshot(snapshot, ready_after_polls, ready_after_seconds)
+
+    @_control_errors
+    def create_db_cluster_snapshot(
+        self,
+        db_cluster_snapshot_identifier: str,
+        db_cluster_identifier: str,
+        ready_after_polls: int | None = None,
+        ready_after_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Create a manual DB cluster snapshot. Pacing as :meth:`create_db_snapshot`."""
+        snapshot = self._rds.create_db_cluster_snapshot(
+            db_cluster_identifier, db_cluster_snapshot_identifier
+        )
+        return self._pace_snapshot(snapshot, ready_after_polls, ready_after_seconds)
+
+    @_control_errors
+    def create_automated_cluster_snapshot(
+        self,
+        db_cluster_identifier: str,
+        created_at: datetime | str,
+        ready_after_polls: int | None = None,
+        ready_after_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Create an automated cluster snapshot ``rds:<cluster>-<yyyy-mm-dd-hh-mm>``."""
+        taken_at = _utc_naive(created_at)
+        snapshot = self._rds.create_db_cluster_snapshot(
+            db_cluster_identifier,
+            automated_snapshot_identifier(db_cluster_identifier, taken_at),
+            snapshot_type="automated",
+        )
+        snapshot.created = taken_at
+        return self._pace_snapshot(snapshot, ready_after_polls, ready_after_seconds)
+
+    @_control_errors
+    def set_snapshot_status(
+        self, snapshot_identifier: str, status: str, cluster: bool | None = None
+    ) -> dict[str, Any] | None:
+        """Put a DB or cluster snapshot in ``status`` for good (``failed``, ``copying``, ...).
+
+        ``"deleted"`` removes the snapshot: afterwards RDS answers ``DBSnapshotNotFound``
+        (``DBClusterSnapshotNotFoundFault``), as it does once a deletion has finished;
+        returns ``None`` then. ``cluster`` picks the kind when both kinds share the name.
+        """
+        with STATE.lock:
+            name = snapshot_identifier.lower()
+            rds = self._rds
+            if cluster is not True and name in rds.database_snapshots:
+                pool: MutableMapping[str, Any] = rds.database_snapshots
+            elif cluster is not False and name in rds.cluster_snapshots:
+                pool = rds.cluster_snapshots
+            else:
+                raise EmulatorControlError(f"no snapshot named {snapshot_identifier!r}")
+            if status == "deleted":
+                del pool[name]
+                return None
+            set_snapshot_progress(pool[name], [Stage(status)])
+            return _describe_snapshot(pool[name])
+
+    @_control_errors
+    def set_snapshot_pacing(
+        self, ready_after_polls: int | None = None, ready_after_seconds: float | None = None
+    ) -> None:
+        """Default ``creating`` time for new snapshots, including ones made through the
+        API (CreateDBSnapshot) and moto's own automated ones. Initially 0 (available)."""
+        with STATE.lock:
+            STATE.snapshot_creating = _creating_stage(ready_after_polls, ready_after_seconds)
+
+    # ------------------------------------------------------------- exports
+
+    @_control_errors
+    def set_export_pacing(
+        self,
+        starting_polls: int | None = None,
+        in_progress_polls: int | None = None,
+        canceling_polls: int | None = None,
+        starting_seconds: float | None = None,
+        in_progress_seconds: float | None = None,
+        canceling_seconds: float | None = None,
+    ) -> None:
+        """Default pacing of exports started from now on (initially 1, 2 and 1 polls).
+
+        ``starting_polls=N``: N DescribeExportTasks polls report ``STARTING`` (the
+        StartExportTask answer itself always says ``STARTING``). Likewise
+        ``in_progress_polls`` and ``canceling_polls`` (polls after CancelExportTask that
+        still say ``CANCELING``). A ``*_seconds`` value paces that stage by wall-clock
+        time instead. Stages not given keep their current setting.
+        """
+        with STATE.lock:
+            STATE.export_pacing = STATE.export_pacing.updated(
+                starting_polls=starting_polls,
+                in_progress_polls=in_progress_polls,
+                canceling_polls=canceling_polls,
+                starting_seconds=starting_seconds,
+                in_progress_seconds=in_progress_seconds,
+                canceling_seconds=canceling_seconds,
+            )
+
+    @_control_errors
+    def pace_export(
+        self,
+        export_task_identifier: str,
+        starting_polls: int | None = None,
+        in_progress_polls: int | None = None,
+        canceling_polls: int | None = None,
+        starting_seconds: float | None = None,
+        in_progress_seconds: float | None = None,
+        canceling_seconds: float | None = None,
+    ) -> None:
+        """Pacing for one export (arguments as :meth:`set_export_pacing`).
+
+        Before the task exists: used when it is started. On a running task: its current
+        stage restarts with the new length.
+        """
+        with STATE.lock:
+            base = STATE.pacing_for(export_task_identifier)
+            pacing = base.updated(
+                starting_polls=starting_polls,
+                in_progress_polls=in_progress_polls,
+                canceling_polls=canceling_polls,
+                starting_seconds=starting_seconds,
+                in_progress_seconds=in_progress_seconds,
+                canceling_seconds=canceling_seconds,
+            )
+            STATE.export_overrides[export_task_identifier] = pacing
+            task = self._rds.export_tasks.get(export_task_identifier)
+            if isinstance(task, EmulatedExportTask):
+                task.repace(pacing)
+
+    @_control_errors
+    def fail_export(
+        self,
+        export_task_identifier: str,
+        cause: str = "The export failed.",
+        after_polls: int | None = None,
+        after_seconds: float | None = None,
+    ) -> None:
+        """Make an export end ``FAILED`` with ``FailureCause`` = ``cause``.
+
+        Now (neither ``after_*``), or once ``after_polls`` more polls have reported its
+        normal progress, or after ``after_seconds``. Registered before the task exists, it
+        applies from StartExportTask on. A task that is already finished is an error.
+        """
+        failure = PendingFailure(cause, after_polls, after_seconds)
+        with STATE.lock:
+            task = self._rds.export_tasks.get(export_task_identifier)
+            if task is None:
+                STATE.pending_failures[export_task_identifier] = failure
+                return
+            if not isinstance(task, EmulatedExportTask) or not task.is_active:
+                raise EmulatorControlError(
+                    f"export {export_task_identifier!r} is {task.status}; it cannot fail now"
+                )
+            task.schedule_failure(failure)
+
+    @_control_errors
+    def export_tasks(self) -> list[dict[str, Any]]:
+        """Every export task of this Region, as DescribeExportTasks shows it (no poll)."""
+        with STATE.lock:
+            return [
+                task.to_dict()
+                for task in self._rds.export_tasks.values()
+                if isinstance(task, EmulatedExportTask)
+            ]
+
+    # -------------------------------------------------------------- faults
+
+    @_control_errors
+    def throttle(
+        self,
+        operation: str = "*",
+        count: int | None = None,
+        fraction: float | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Answer calls of ``operation`` (an action name or ``"*"``) with ``Throttling``.
+
+        ``count``: the next N matching calls. ``fraction``: that share of matching calls
+        (deterministic: 0.5 throttles every second call). ``seconds``: only for that long.
+        With none of them, the next call only.
+        """
+        if fraction is not None and not 0 < fraction <= 1:
+            raise EmulatorControlError("fraction must be in (0, 1]")
+        if count is None and fraction is None and seconds is None:
+            count = 1
+        STATE.faults.add(
+            FaultRule("throttle", operation, count, fraction, _deadline(seconds), status=400)
+        )
+
+    @_control_errors
+    def server_error(self, operation: str = "*", count: int = 1, status: int = 500) -> None:
+        """Answer the next ``count`` calls of ``operation`` with HTTP ``status`` (5xx)."""
+        if not 500 <= status <= 599:
+            raise EmulatorControlError("status must be a 5xx code")
+        STATE.faults.add(FaultRule("server_error", operation, count, status=status))
+
+    @_control_errors
+    def hang(self, operation: str = "*", count: int = 1, seconds: float = 5.0) -> None:
+        """Stop answering the next ``count`` calls of ``operation`` for ``seconds``.
+
+        Server mode: the request is held ``seconds`` and then answered normally, so a
+        client whose read timeout is shorter sees ``ReadTimeoutError``. In-process there
+        is no socket: the call blocks ``seconds`` and then raises botocore's
+        ``ReadTimeoutError``, as a client with a shorter read timeout would see it.
+        """
+        STATE.faults.add(FaultRule("hang", operation, count, hang_seconds=seconds))
+
+    @_control_errors
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        STATE.faults.clear()
+
+    @_control_errors
+    def calls(self) -> dict[str, int]:
+        """RDS actions received so far, by action name (faulted calls included)."""
+        return STATE.calls.snapshot()
+
+    @_control_errors
+    def reset_calls(self) -> None:
+        """Start counting calls from zero."""
+        STATE.calls.reset()
+
+    @_control_errors
+    def reset(self) -> None:
+        """Forget everything: all moto resources (every service), pacing, faults, counts."""
+        from moto.core.base_backend import BackendDict
+        from moto.core.model_instances import reset_model_data
+
+        with STATE.lock:
+            BackendDict.reset()
+            reset_model_data()
+            STATE.reset()
+
+    # ------------------------------------------------------------- helpers
+
+    def _pace_snapshot(
+        self,
+        snapshot: DBSnapshot | DBClusterSnapshot,
+        ready_after_polls: int | None,
+        ready_after_seconds: float | None,
+    ) -> dict[str, Any]:
+        with STATE.lock:
+            creating = _creating_stage(ready_after_polls, ready_after_seconds)
+            set_snapshot_progress(snapshot, snapshot_stages(creating))
+            return _describe_snapshot(snapshot)
+
+
+def _deadline(seconds: float | None) -> float | None:
+    return None if seconds is None else time.monotonic() + seconds
+
+
+def _describe_snapshot(snapshot: DBSnapshot | DBClusterSnapshot) -> dict[str, Any]:
+    if isinstance(snapshot, DBSnapshot):
+        return {
+            "DBSnapshotIdentifier": snapshot.db_snapshot_identifier,
+            "DBSnapshotArn": snapshot.db_snapshot_arn,
+            "DBInstanceIdentifier": snapshot.db_instance_identifier,
+            "SnapshotType": snapshot.snapshot_type,
+            "Status": snapshot.status,
+            "SnapshotCreateTime": _iso(snapshot.snapshot_create_time),
+        }
+    return {
+        "DBClusterSnapshotIdentifier": snapshot.db_cluster_snapshot_identifier,
+        "DBClusterSnapshotArn": snapshot.db_cluster_snapshot_arn,
+        "DBClusterIdentifier": snapshot.db_cluster_identifier,
+        "SnapshotType": snapshot.snapshot_type,
+        "Status": snapshot.status,
+        "SnapshotCreateTime": _iso(snapshot.snapshot_create_time),
+    }

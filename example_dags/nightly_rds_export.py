@@ -1,0 +1,97 @@
+"""Nightly export of an RDS instance's automated snapshot to S3: copy this to start.
+
+Each night RDS takes an automated snapshot of the instance. This DAG
+
+1. waits for the newest automated snapshot created in the data interval to be
+   ``available`` (deferred: no worker slot is held while RDS is still ``creating`` it);
+2. starts its export to ``s3://<bucket>/<prefix>/<instance>-<yyyymmdd>/``. The identifier
+   is derived from the instance and the logical date, so a retried or cleared run adopts
+   the export it already started instead of failing with ``ExportTaskAlreadyExists`` or
+   starting a second one;
+3. waits for the export (deferred; progress in the task log), failing with AWS's
+   ``FailureCause`` if it fails;
+4. tears down: cancels the export if anything above failed or timed out, so no export runs
+   on unwatched. When the export already finished there is nothing to cancel: the teardown
+   skips and says why. Being a teardown, it never changes the run's own state.
+
+Everything comes from ``params`` (override them per run in the trigger form, or change
+the defaults here, or read them from Variables with ``{{ var.value.<name> }}``); the poll
+interval comes from the ``RDS_EXPORT_POLL_SECONDS`` environment variable. Parsing
+this file touches no AWS and imports no boto3.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, Param
+
+from airflow_rds_export.operators import RdsCancelExportTaskOperator, RdsStartExportTaskOperator
+from airflow_rds_export.sensors import RdsExportTaskStateSensor, RdsSnapshotReadySensor
+
+EXPORT_ID = "{{ params.db_instance_identifier }}-{{ ds_nodash }}"
+# Seconds between status checks. Real snapshots and exports take tens of minutes to hours,
+# so a minute is plenty; the demo and tests set it lower. (An environment variable, not a
+# Variable: reading Variables at parse time would query the database on every parse.)
+POLL_SECONDS = float(os.environ.get("RDS_EXPORT_POLL_SECONDS", "60"))
+
+with DAG(
+    dag_id="nightly_rds_export",
+    description="Export last night's automated RDS snapshot to S3",
+    schedule="@daily",
+    start_date=datetime(2026, 11, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["rds", "export"],
+    params={
+        "db_instance_identifier": Param("orders", type="string"),
+        "s3_bucket_name": Param("rds-exports", type="string"),
+        "s3_prefix": Param("nightly", type="string"),
+        "iam_role_arn": Param("arn:aws:iam::123456789012:role/rds-s3-export", type="string"),
+        "kms_key_id": Param("alias/rds-exports", type="string"),
+    },
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+) as dag:
+    wait_for_snapshot = RdsSnapshotReadySensor(
+        task_id="wait_for_snapshot",
+        db_instance_identifier="{{ params.db_instance_identifier }}",
+        snapshot_type="automated",
+        created_after="{{ data_interval_start }}",
+        deferrable=True,
+        poke_interval=POLL_SECONDS,
+        timeout=timedelta(hours=6).total_seconds(),
+    )
+
+    start_export = RdsStartExportTaskOperator(
+        task_id="start_export",
+        export_task_identifier=EXPORT_ID,
+        source_arn="{{ ti.xcom_pull(task_ids='wait_for_snapshot')['SourceArn'] }}",
+        s3_bucket_name="{{ params.s3_bucket_name }}",
+        s3_prefix="{{ params.s3_prefix }}",
+        iam_role_arn="{{ params.iam_role_arn }}",
+        kms_key_id="{{ params.kms_key_id }}",
+        wait_for_completion=False,
+        # The sensor above waited already; should the snapshot flip back, keep waiting.
+        on_invalid_state="reschedule",
+        if_exists="adopt",
+    )
+
+    wait_for_export = RdsExportTaskStateSensor(
+        task_id="wait_for_export",
+        export_task_identifier=EXPORT_ID,
+        deferrable=True,
+        poke_interval=POLL_SECONDS,
+        timeout=timedelta(hours=12).total_seconds(),
+    )
+
+    cancel_if_unfinished = RdsCancelExportTaskOperator(
+        task_id="cancel_if_unfinished",
+        export_task_identifier=EXPORT_ID,
+        on_invalid_state="skip",  # already COMPLETE / FAILED / CANCELED: nothing to do
+        on_missing="skip",  # never started: nothing to do
+        wait_for_completion=False,
+    )
+
+    wait_for_snapshot >> start_export >> wait_for_export >> cancel_if_unfinished
+    cancel_if_unfinished.as_teardown(setups=start_export)

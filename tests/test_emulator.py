@@ -1,0 +1,692 @@
+"""The RDS emulator behaves as the AWS contract (AWS_CONTRACT.md) says real RDS does.
+
+Every test talks to the emulator through real boto3 calls and runs twice: in-process
+(``RdsEmulator`` on ``moto.mock_aws``) and against the emulator server subprocess, through
+the same control methods. One server is started per session (the plugin's
+``rds_emulator_server_session``) and reset before each test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+from airflow_rds_export.testing import EmulatorControl, EmulatorControlError, RdsEmulator
+
+REGION = "us-east-1"
+
+
+@dataclass
+class Rds:
+    """One emulator mode: its control surface and a way to make boto3 RDS clients."""
+
+    mode: str
+    control: EmulatorControl
+    endpoint_url: str | None
+
+    def client(self, **config: Any) -> Any:
+        # botocore's Config "max_attempts" counts *retries*; total_max_attempts=1 means
+        # exactly one attempt, so injected faults reach the test instead of being retried.
+        retries = {"total_max_attempts": 1, "mode": "standard"}
+        return boto3.client(
+            "rds",
+            region_name=REGION,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries=retries, **config),  # type: ignore[arg-type]
+        )
+
+
+@pytest.fixture(params=["in-process", "server"])
+def rds(request: pytest.FixtureRequest) -> Iterator[Rds]:
+    if request.param == "in-process":
+        emulator = request.getfixturevalue("rds_emulator")
+        yield Rds("in-process", emulator, None)
+    else:
+        server = request.getfixturevalue("rds_emulator_server")
+        yield Rds("server", server.control, server.endpoint_url)
+
+
+@dataclass
+class Source:
+    prereq: dict[str, str]
+    snapshot_arn: str
+
+
+def make_source(rds: Rds, name: str = "orders-manual", ready_after_polls: int = 0) -> Source:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports", role_name="rds-s3-export")
+    rds.control.create_db_instance("orders")
+    snapshot = rds.control.create_db_snapshot(
+        name, db_instance_identifier="orders", ready_after_polls=ready_after_polls
+    )
+    return Source(prereq, snapshot["DBSnapshotArn"])
+
+
+def start(client: Any, source: Source, identifier: str, **overrides: Any) -> dict[str, Any]:
+    arguments = {
+        "ExportTaskIdentifier": identifier,
+        "SourceArn": source.snapshot_arn,
+        "S3BucketName": source.prereq["bucket"],
+        "IamRoleArn": source.prereq["iam_role_arn"],
+        "KmsKeyId": source.prereq["kms_key_id"],
+        **overrides,
+    }
+    return client.start_export_task(**arguments)
+
+
+def describe(client: Any, identifier: str) -> dict[str, Any]:
+    tasks = client.describe_export_tasks(ExportTaskIdentifier=identifier)["ExportTasks"]
+    assert len(tasks) == 1
+    return tasks[0]
+
+
+def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
+    response = excinfo.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+# ------------------------------------------------------------------ snapshots
+
+
+def test_snapshot_is_creating_then_available_after_chosen_polls(rds: Rds) -> None:
+    rds.control.create_db_instance("orders")
+    created = rds.control.create_db_snapshot(
+        "orders-manual", db_instance_identifier="orders", ready_after_polls=2
+    )
+    assert created["Status"] == "creating"
+    client = rds.client()
+    statuses = [
+        client.describe_db_snapshots(DBSnapshotIdentifier="orders-manual")["DBSnapshots"][0][
+            "Status"
+        ]
+        for _ in range(4)
+    ]
+    assert statuses == ["creating", "creating", "available", "available"]
+
+
+def test_cluster_snapshot_paced_by_seconds(rds: Rds) -> None:
+    client = rds.client()
+    client.describe_db_cluster_snapshots()  # warm up: the first call loads models
+    rds.control.create_db_cluster("analytics")
+    rds.control.create_db_cluster_snapshot(
+        "analytics-snap", db_cluster_identifier="analytics", ready_after_seconds=0.5
+    )
+
+    def status() -> str:
+        snapshots = client.describe_db_cluster_snapshots(
+            DBClusterSnapshotIdentifier="analytics-snap"
+        )["DBClusterSnapshots"]
+        return str(snapshots[0]["Status"])
+
+    assert status() == "creating"
+    time.sleep(0.6)
+    assert status() == "available"
+
+
+def test_snapshot_status_failed_and_deleted(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    rds.control.set_snapshot_status("orders-manual", "failed")
+    snapshot = client.describe_db_snapshots(DBSnapshotIdentifier="orders-manual")["DBSnapshots"]
+    assert snapshot[0]["Status"] == "failed"
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "exp-failed-source")
+    assert error_of(excinfo) == ("InvalidExportSourceState", 400)
+
+    assert rds.control.set_snapshot_status("orders-manual", "deleted") is None
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_db_snapshots(DBSnapshotIdentifier="orders-manual")
+    assert error_of(excinfo) == ("DBSnapshotNotFound", 404)
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "exp-deleted-source")
+    assert error_of(excinfo) == ("DBSnapshotNotFound", 404)
+
+
+def test_automated_snapshot_naming_and_filters(rds: Rds) -> None:
+    rds.control.create_db_instance("orders")
+    rds.control.create_db_instance("billing")
+    first = rds.control.create_automated_snapshot(
+        db_instance_identifier="orders", created_at=datetime(2026, 11, 20, 3, 0)
+    )
+    rds.control.create_automated_snapshot(
+        db_instance_identifier="orders",
+        created_at=datetime(2026, 11, 21, 3, 5, tzinfo=timezone.utc),
+        ready_after_polls=1,
+    )
+    rds.control.create_automated_snapshot(
+        db_instance_identifier="billing", created_at=datetime(2026, 11, 21, 4, 0)
+    )
+    rds.control.create_db_snapshot("orders-manual", db_instance_identifier="orders")
+    assert first["DBSnapshotIdentifier"] == "rds:orders-2026-11-20-03-00"
+    assert first["SnapshotType"] == "automated"
+    assert first["DBSnapshotArn"].endswith(":snapshot:rds:orders-2026-11-20-03-00")
+    client = rds.client()
+
+    by_parameters = client.describe_db_snapshots(
+        DBInstanceIdentifier="orders", SnapshotType="automated"
+    )["DBSnapshots"]
+    assert sorted(s["DBSnapshotIdentifier"] for s in by_parameters) == [
+        "rds:orders-2026-11-20-03-00",
+        "rds:orders-2026-11-21-03-05",
+    ]
+    newest = next(s for s in by_parameters if s["DBSnapshotIdentifier"].endswith("03-05"))
+    assert newest["Status"] == "creating"
+    assert newest["SnapshotCreateTime"] == datetime(2026, 11, 21, 3, 5, tzinfo=timezone.utc)
+
+    by_filters = client.describe_db_snapshots(
+        Filters=[
+            {"Name": "db-instance-id", "Values": ["billing"]},
+            {"Name": "snapshot-type", "Values": ["automated"]},
+        ]
+    )["DBSnapshots"]
+    assert [s["DBSnapshotIdentifier"] for s in by_filters] == ["rds:billing-2026-11-21-04-00"]
+    manual = client.describe_db_snapshots(
+        Filters=[{"Name": "snapshot-type", "Values": ["manual"]}]
+    )["DBSnapshots"]
+    assert [s["DBSnapshotIdentifier"] for s in manual] == ["orders-manual"]
+
+
+def test_automated_cluster_snapshot_naming_and_filters(rds: Rds) -> None:
+    rds.control.create_db_cluster("analytics")
+    rds.control.create_db_cluster("ledger")
+    rds.control.create_automated_cluster_snapshot(
+        db_cluster_identifier="analytics", created_at="2026-11-21T03:00:00+00:00"
+    )
+    rds.control.create_automated_cluster_snapshot(
+        db_cluster_identifier="ledger", created_at=datetime(2026, 11, 21, 3, 30)
+    )
+    rds.control.create_db_cluster_snapshot("analytics-snap", db_cluster_identifier="analytics")
+    client = rds.client()
+    snapshots = client.describe_db_cluster_snapshots(
+        Filters=[
+            {"Name": "db-cluster-id", "Values": ["analytics"]},
+            {"Name": "snapshot-type", "Values": ["automated"]},
+        ]
+    )["DBClusterSnapshots"]
+    assert [s["DBClusterSnapshotIdentifier"] for s in snapshots] == [
+        "rds:analytics-2026-11-21-03-00"
+    ]
+    assert snapshots[0]["SnapshotType"] == "automated"
+    manual = client.describe_db_cluster_snapshots(
+        DBClusterIdentifier="analytics", SnapshotType="manual"
+    )["DBClusterSnapshots"]
+    assert [s["DBClusterSnapshotIdentifier"] for s in manual] == ["analytics-snap"]
+
+
+# --------------------------------------------------------------- export lifecycle
+
+
+def test_export_lifecycle_starting_in_progress_complete(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_export_pacing(starting_polls=1, in_progress_polls=3)
+    client = rds.client()
+    started = start(client, source, "exp-1", S3Prefix="nightly", ExportOnly=["orders.public"])
+    assert started["Status"] == "STARTING"
+    assert started["SourceType"] == "SNAPSHOT"
+    assert started["S3Prefix"] == "nightly"
+    assert "TaskStartTime" in started
+
+    seen = [describe(client, "exp-1") for _ in range(6)]
+    assert [t["Status"] for t in seen] == [
+        "STARTING",
+        "IN_PROGRESS",
+        "IN_PROGRESS",
+        "IN_PROGRESS",
+        "COMPLETE",
+        "COMPLETE",
+    ]
+    percents = [t["PercentProgress"] for t in seen]
+    assert percents == [0, 25, 50, 75, 100, 100]
+    extracted = [t["TotalExtractedDataInGB"] for t in seen]
+    assert extracted[:5] == sorted(extracted[:5]) and extracted[1] < extracted[3] < extracted[4]
+    assert "TaskEndTime" not in seen[3]
+    assert seen[4]["TaskEndTime"] >= seen[4]["TaskStartTime"]
+    assert seen[4]["ExportOnly"] == ["orders.public"]
+
+
+def test_export_paced_by_seconds(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    client.describe_export_tasks()  # warm up: the first call loads models
+    rds.control.pace_export("exp-timed", starting_seconds=0.5, in_progress_seconds=1.0)
+    start(client, source, "exp-timed")
+    assert describe(client, "exp-timed")["Status"] == "STARTING"
+    time.sleep(0.7)
+    middle = describe(client, "exp-timed")
+    assert middle["Status"] == "IN_PROGRESS"
+    assert 0 < middle["PercentProgress"] < 100
+    time.sleep(1.0)
+    assert describe(client, "exp-timed")["Status"] == "COMPLETE"
+
+
+def test_pace_export_on_a_running_task_restarts_its_stage(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_export_pacing(starting_polls=0, in_progress_polls=1)
+    client = rds.client()
+    start(client, source, "exp-slow")
+    assert describe(client, "exp-slow")["Status"] == "IN_PROGRESS"
+    rds.control.pace_export("exp-slow", in_progress_polls=3)
+    statuses = [describe(client, "exp-slow")["Status"] for _ in range(4)]
+    assert statuses == ["IN_PROGRESS", "IN_PROGRESS", "IN_PROGRESS", "COMPLETE"]
+
+
+def test_cluster_snapshot_export_has_source_type_cluster(rds: Rds) -> None:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports")
+    rds.control.create_db_cluster("analytics")
+    snapshot = rds.control.create_db_cluster_snapshot(
+        "analytics-snap", db_cluster_identifier="analytics"
+    )
+    client = rds.client()
+    started = start(client, Source(prereq, snapshot["DBClusterSnapshotArn"]), "exp-cluster")
+    assert started["SourceType"] == "CLUSTER"
+    filtered = client.describe_export_tasks(SourceType="CLUSTER")["ExportTasks"]
+    assert [t["ExportTaskIdentifier"] for t in filtered] == ["exp-cluster"]
+    assert client.describe_export_tasks(SourceType="SNAPSHOT")["ExportTasks"] == []
+
+
+def test_fail_export_registered_before_start(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.fail_export("exp-doomed", cause="S3 bucket policy denies access", after_polls=2)
+    client = rds.client()
+    assert start(client, source, "exp-doomed")["Status"] == "STARTING"
+    statuses = [describe(client, "exp-doomed") for _ in range(3)]
+    assert [t["Status"] for t in statuses] == ["STARTING", "IN_PROGRESS", "FAILED"]
+    assert statuses[2]["FailureCause"] == "S3 bucket policy denies access"
+    assert "TaskEndTime" in statuses[2]
+
+
+def test_fail_export_now_and_not_after_completion(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    start(client, source, "exp-now")
+    rds.control.fail_export("exp-now", cause="boom")
+    task = describe(client, "exp-now")
+    assert (task["Status"], task["FailureCause"]) == ("FAILED", "boom")
+    with pytest.raises(EmulatorControlError, match="FAILED"):
+        rds.control.fail_export("exp-now", cause="again")
+
+
+def test_trailing_slash_prefix_is_accepted_then_fails(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    assert start(client, source, "exp-slash", S3Prefix="nightly/")["Status"] == "STARTING"
+    statuses = [describe(client, "exp-slash") for _ in range(2)]
+    assert [t["Status"] for t in statuses] == ["STARTING", "FAILED"]
+    assert "must not end with '/'" in statuses[1]["FailureCause"]
+
+
+# ----------------------------------------------------------------------- cancel
+
+
+def test_cancel_in_progress_export(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_export_pacing(starting_polls=0, in_progress_polls=5, canceling_polls=1)
+    client = rds.client()
+    start(client, source, "exp-cancel")
+    assert describe(client, "exp-cancel")["Status"] == "IN_PROGRESS"
+    assert client.cancel_export_task(ExportTaskIdentifier="exp-cancel")["Status"] == "CANCELING"
+    assert describe(client, "exp-cancel")["Status"] == "CANCELING"
+    canceled = describe(client, "exp-cancel")
+    assert canceled["Status"] == "CANCELED"
+    assert "TaskEndTime" in canceled
+    with pytest.raises(ClientError) as excinfo:
+        client.cancel_export_task(ExportTaskIdentifier="exp-cancel")
+    assert error_of(excinfo) == ("InvalidExportTaskStateFault", 400)
+
+
+def test_cancel_while_canceling_is_refused(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    start(client, source, "exp-twice")
+    client.cancel_export_task(ExportTaskIdentifier="exp-twice")
+    with pytest.raises(ClientError) as excinfo:
+        client.cancel_export_task(ExportTaskIdentifier="exp-twice")
+    assert error_of(excinfo) == ("InvalidExportTaskStateFault", 400)
+
+
+def test_cancel_complete_or_unknown_export_fails(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_export_pacing(starting_polls=0, in_progress_polls=0)
+    client = rds.client()
+    start(client, source, "exp-done")
+    assert describe(client, "exp-done")["Status"] == "COMPLETE"
+    with pytest.raises(ClientError) as excinfo:
+        client.cancel_export_task(ExportTaskIdentifier="exp-done")
+    assert error_of(excinfo) == ("InvalidExportTaskStateFault", 400)
+    with pytest.raises(ClientError) as excinfo:
+        client.cancel_export_task(ExportTaskIdentifier="exp-missing")
+    assert error_of(excinfo) == ("ExportTaskNotFound", 404)
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_export_tasks(ExportTaskIdentifier="exp-missing")
+    assert error_of(excinfo) == ("ExportTaskNotFound", 404)
+
+
+# ---------------------------------------------------------------- StartExportTask
+
+
+def test_sixth_concurrent_export_is_refused(rds: Rds) -> None:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports")
+    rds.control.create_db_instance("orders")
+    client = rds.client()
+    sources = []
+    for index in range(7):
+        snapshot = rds.control.create_db_snapshot(f"snap-{index}", db_instance_identifier="orders")
+        sources.append(Source(prereq, snapshot["DBSnapshotArn"]))
+    for index in range(5):
+        start(client, sources[index], f"exp-{index}")
+    with pytest.raises(ClientError) as excinfo:
+        start(client, sources[5], "exp-5")
+    assert error_of(excinfo) == ("LimitExceeded", 400)
+    client.cancel_export_task(ExportTaskIdentifier="exp-0")
+    assert start(client, sources[5], "exp-5")["Status"] == "STARTING"
+    with pytest.raises(ClientError) as excinfo:
+        start(client, sources[6], "exp-6")
+    assert error_of(excinfo) == ("LimitExceeded", 400)
+    assert len(rds.control.export_tasks()) == 6
+
+
+def test_same_snapshot_concurrent_export_is_refused(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_export_pacing(starting_polls=0, in_progress_polls=0)
+    client = rds.client()
+    start(client, source, "exp-a")
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "exp-b")
+    assert error_of(excinfo) == ("InvalidExportSourceState", 400)
+    assert describe(client, "exp-a")["Status"] == "COMPLETE"
+    assert start(client, source, "exp-b")["Status"] == "STARTING"
+
+
+def test_identifier_is_unique_forever(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_export_pacing(starting_polls=0, in_progress_polls=0)
+    client = rds.client()
+    start(client, source, "exp-once")
+    assert describe(client, "exp-once")["Status"] == "COMPLETE"
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "exp-once")
+    assert error_of(excinfo) == ("ExportTaskAlreadyExists", 400)
+
+    start(client, source, "exp-canceled")
+    client.cancel_export_task(ExportTaskIdentifier="exp-canceled")
+    assert describe(client, "exp-canceled")["Status"] == "CANCELING"  # canceling_polls=1
+    assert describe(client, "exp-canceled")["Status"] == "CANCELED"
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "exp-canceled")
+    assert error_of(excinfo) == ("ExportTaskAlreadyExists", 400)
+
+
+def test_source_not_available_is_refused(rds: Rds) -> None:
+    source = make_source(rds, ready_after_polls=1)
+    client = rds.client()
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "exp-early")
+    assert error_of(excinfo) == ("InvalidExportSourceState", 400)
+    assert "creating" in excinfo.value.response["Error"]["Message"]
+    client.describe_db_snapshots(DBSnapshotIdentifier="orders-manual")
+    client.describe_db_snapshots(DBSnapshotIdentifier="orders-manual")
+    assert start(client, source, "exp-early")["Status"] == "STARTING"
+
+
+def test_missing_sources_are_not_found(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    arn = source.snapshot_arn
+    with pytest.raises(ClientError) as excinfo:
+        start(client, Source(source.prereq, arn.replace("orders-manual", "nope")), "exp-x")
+    assert error_of(excinfo) == ("DBSnapshotNotFound", 404)
+    cluster_arn = arn.replace(":snapshot:orders-manual", ":cluster-snapshot:nope")
+    with pytest.raises(ClientError) as excinfo:
+        start(client, Source(source.prereq, cluster_arn), "exp-x")
+    assert error_of(excinfo) == ("DBClusterSnapshotNotFoundFault", 404)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"S3BucketName": "no-such-bucket"}, ("InvalidS3BucketFault", 400)),
+        (
+            {"IamRoleArn": "arn:aws:iam::123456789012:role/no-such-role"},
+            ("IamRoleNotFound", 404),
+        ),
+        (
+            {"KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-0"},
+            ("KMSKeyNotAccessibleFault", 400),
+        ),
+        ({"KmsKeyId": "alias/no-such-alias"}, ("KMSKeyNotAccessibleFault", 400)),
+        ({"ExportOnly": ["db..table"]}, ("InvalidExportOnly", 400)),
+        ({"ExportOnly": ["a.b.c.d.e"]}, ("InvalidExportOnly", 400)),
+        ({"S3Prefix": "bad:prefix"}, ("InvalidParameterValue", 400)),
+    ],
+)
+def test_missing_prerequisites_have_aws_error_codes(
+    rds: Rds, override: dict[str, Any], expected: tuple[str, int]
+) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "exp-prereq", **override)
+    assert error_of(excinfo) == expected
+    assert rds.control.export_tasks() == []
+
+
+def test_kms_key_by_alias_and_key_id_is_accepted(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_export_pacing(starting_polls=0, in_progress_polls=0)
+    client = rds.client()
+    assert start(client, source, "exp-alias", KmsKeyId="alias/rds-export")["Status"] == "STARTING"
+    key_id = source.prereq["kms_key_id"].split("/")[-1]
+    describe(client, "exp-alias")
+    assert start(client, source, "exp-key-id", KmsKeyId=key_id)["Status"] == "STARTING"
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    ["1starts-with-digit", "ends-with-hyphen-", "double--hyphen", "under_score", "a" * 61],
+)
+def test_bad_identifiers_are_invalid_parameter_value(rds: Rds, identifier: str) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, identifier)
+    assert error_of(excinfo) == ("InvalidParameterValue", 400)
+
+
+def test_sixty_character_identifier_is_accepted(rds: Rds) -> None:
+    source = make_source(rds)
+    identifier = "a" + "-b" * 29 + "c"
+    assert len(identifier) == 60
+    assert start(rds.client(), source, identifier)["ExportTaskIdentifier"] == identifier
+
+
+# --------------------------------------------------------------- DescribeExportTasks
+
+
+def test_describe_filters_and_paging(rds: Rds) -> None:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports")
+    rds.control.seed_export_prerequisites(bucket="archive", role_name="other", kms_alias="")
+    rds.control.create_db_instance("orders")
+    snapshot = rds.control.create_db_snapshot("orders-manual", db_instance_identifier="orders")
+    source = Source(prereq, snapshot["DBSnapshotArn"])
+    rds.control.set_export_pacing(starting_polls=0, in_progress_polls=0)
+    client = rds.client()
+    for index in range(25):
+        bucket = "archive" if index % 5 == 0 else "exports"
+        start(client, source, f"exp-{index:02d}", S3BucketName=bucket)
+        describe(client, f"exp-{index:02d}")  # completes it, freeing the snapshot
+    rds.control.set_export_pacing(starting_polls=5)
+    start(client, source, "exp-running")
+
+    first = client.describe_export_tasks(MaxRecords=20)
+    assert len(first["ExportTasks"]) == 20
+    assert first["Marker"]
+    second = client.describe_export_tasks(MaxRecords=20, Marker=first["Marker"])
+    assert "Marker" not in second
+    names = [t["ExportTaskIdentifier"] for t in first["ExportTasks"] + second["ExportTasks"]]
+    assert names == [f"exp-{i:02d}" for i in range(25)] + ["exp-running"]
+
+    archive = client.describe_export_tasks(Filters=[{"Name": "s3-bucket", "Values": ["archive"]}])
+    assert [t["ExportTaskIdentifier"] for t in archive["ExportTasks"]] == [
+        "exp-00",
+        "exp-05",
+        "exp-10",
+        "exp-15",
+        "exp-20",
+    ]
+    starting = client.describe_export_tasks(Filters=[{"Name": "status", "Values": ["starting"]}])
+    assert [t["ExportTaskIdentifier"] for t in starting["ExportTasks"]] == ["exp-running"]
+    complete = client.describe_export_tasks(Filters=[{"Name": "status", "Values": ["complete"]}])
+    assert len(complete["ExportTasks"]) == 25
+    by_name = client.describe_export_tasks(
+        Filters=[{"Name": "export-task-identifier", "Values": ["exp-03", "exp-04"]}]
+    )
+    assert [t["ExportTaskIdentifier"] for t in by_name["ExportTasks"]] == ["exp-03", "exp-04"]
+    by_source = client.describe_export_tasks(
+        Filters=[{"Name": "source-arn", "Values": [source.snapshot_arn]}], MaxRecords=100
+    )
+    assert len(by_source["ExportTasks"]) == 26
+    assert len(client.describe_export_tasks(SourceArn=source.snapshot_arn)["ExportTasks"]) == 26
+    assert client.describe_export_tasks(SourceArn=source.snapshot_arn + "x")["ExportTasks"] == []
+
+    unchecked = rds.client(parameter_validation=False)  # botocore would refuse 10 itself
+    with pytest.raises(ClientError) as excinfo:
+        unchecked.describe_export_tasks(MaxRecords=10)
+    assert error_of(excinfo) == ("InvalidParameterValue", 400)
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_export_tasks(Filters=[{"Name": "engine", "Values": ["postgres"]}])
+    assert error_of(excinfo) == ("InvalidParameterValue", 400)
+
+
+# ---------------------------------------------------------------------- faults
+
+
+def test_throttling_next_calls_of_one_operation(rds: Rds) -> None:
+    make_source(rds)
+    client = rds.client()
+    rds.control.throttle(operation="DescribeExportTasks", count=2)
+    for _ in range(2):
+        with pytest.raises(ClientError) as excinfo:
+            client.describe_export_tasks()
+        assert error_of(excinfo) == ("Throttling", 400)
+        assert excinfo.value.response["Error"]["Message"] == "Rate exceeded"
+    assert client.describe_db_snapshots()["DBSnapshots"]  # other operations unaffected
+    assert client.describe_export_tasks()["ExportTasks"] == []
+
+
+def test_throttling_a_fraction_of_all_calls(rds: Rds) -> None:
+    client = rds.client()
+    rds.control.throttle(operation="*", fraction=0.5)
+    outcomes = []
+    for _ in range(6):
+        try:
+            client.describe_export_tasks()
+            outcomes.append("ok")
+        except ClientError as error:
+            outcomes.append(error.response["Error"]["Code"])
+    assert outcomes == ["ok", "Throttling"] * 3
+    rds.control.clear_faults()
+    assert client.describe_export_tasks()["ExportTasks"] == []
+
+
+def test_throttling_for_a_duration(rds: Rds) -> None:
+    client = rds.client()
+    rds.control.throttle(operation="DescribeExportTasks", seconds=0.3)
+    for _ in range(3):
+        with pytest.raises(ClientError):
+            client.describe_export_tasks()
+    time.sleep(0.35)
+    assert client.describe_export_tasks()["ExportTasks"] == []
+
+
+def test_server_error(rds: Rds) -> None:
+    client = rds.client()
+    rds.control.server_error(operation="*", count=2, status=503)
+    for _ in range(2):
+        with pytest.raises(ClientError) as excinfo:
+            client.describe_export_tasks()
+        assert error_of(excinfo) == ("ServiceUnavailable", 503)
+    assert client.describe_export_tasks()["ExportTasks"] == []
+
+
+def test_hang_times_out_a_client_with_a_short_read_timeout(rds: Rds) -> None:
+    client = rds.client(read_timeout=0.3, connect_timeout=1)
+    rds.control.hang(operation="DescribeExportTasks", count=1, seconds=0.6)
+    began = time.monotonic()
+    with pytest.raises(ReadTimeoutError):
+        client.describe_export_tasks()
+    assert time.monotonic() - began >= 0.25
+    assert client.describe_export_tasks()["ExportTasks"] == []
+
+
+def test_calls_are_counted_per_operation(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    rds.control.throttle(operation="DescribeExportTasks", count=1)
+    start(client, source, "exp-counted")
+    for _ in range(3):
+        with contextlib.suppress(ClientError):
+            client.describe_export_tasks(ExportTaskIdentifier="exp-counted")
+    assert rds.control.calls() == {"StartExportTask": 1, "DescribeExportTasks": 3}
+    rds.control.reset_calls()
+    client.describe_db_snapshots()
+    assert rds.control.calls() == {"DescribeDBSnapshots": 1}
+
+
+def test_control_errors_are_emulator_control_errors(rds: Rds) -> None:
+    with pytest.raises(EmulatorControlError, match="no snapshot named"):
+        rds.control.set_snapshot_status("nope", "failed")
+    with pytest.raises(EmulatorControlError):
+        rds.control.create_db_snapshot("snap", db_instance_identifier="no-such-instance")
+    with pytest.raises(EmulatorControlError):
+        rds.control.server_error(status=404)
+
+
+def test_export_tasks_lists_raw_tasks_without_polling(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    start(client, source, "exp-raw", S3Prefix="p")
+    for _ in range(3):
+        tasks = rds.control.export_tasks()
+    assert len(tasks) == 1
+    assert tasks[0]["ExportTaskIdentifier"] == "exp-raw"
+    assert tasks[0]["Status"] == "STARTING"
+    assert tasks[0]["S3Prefix"] == "p"
+    assert tasks[0]["TaskStartTime"].endswith("+00:00")
+
+
+def test_leaving_the_emulator_restores_plain_moto() -> None:
+    from moto import mock_aws
+
+    with RdsEmulator() as emu:
+        emu.create_db_instance("orders")
+    with mock_aws():
+        client = boto3.client("rds", region_name=REGION)
+        client.create_db_instance(
+            DBInstanceIdentifier="orders",
+            Engine="postgres",
+            DBInstanceClass="db.t3.micro",
+            AllocatedStorage=20,
+            MasterUsername="admin",
+            MasterUserPassword="password123",
+        )
+        arn = client.create_db_snapshot(DBSnapshotIdentifier="snap", DBInstanceIdentifier="orders")[
+            "DBSnapshot"
+        ]["DBSnapshotArn"]
+        started = client.start_export_task(
+            ExportTaskIdentifier="exp-plain",
+            SourceArn=arn,
+            S3BucketName="no-bucket-check-in-plain-moto",
+            IamRoleArn="arn:aws:iam::123456789012:role/none",
+            KmsKeyId="none",
+        )
+        assert started["Status"] == "complete"  # plain moto: lower case, done at once

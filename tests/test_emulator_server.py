@@ -1,0 +1,155 @@
+"""Server mode specifics: Airflow connection, restart, command line, and the API surface."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+from airflow_rds_export.testing import (
+    CONTROL_METHODS,
+    EmulatorControl,
+    EmulatorServer,
+    RdsEmulator,
+    RemoteControl,
+    airflow_connection_env,
+)
+
+
+def test_airflow_connection_env_shape() -> None:
+    env = airflow_connection_env("http://127.0.0.1:5555", conn_id="aws_exports")
+    assert list(env) == ["AIRFLOW_CONN_AWS_EXPORTS"]
+    assert json.loads(env["AIRFLOW_CONN_AWS_EXPORTS"]) == {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"region_name": "us-east-1", "endpoint_url": "http://127.0.0.1:5555"},
+    }
+
+
+_HOOK_SCRIPT = """
+import json
+from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+
+client = AwsGenericHook(aws_conn_id="aws_default", client_type="rds").conn
+snapshots = client.describe_db_snapshots()["DBSnapshots"]
+print(json.dumps({"endpoint": client.meta.endpoint_url,
+                  "snapshots": [s["DBSnapshotIdentifier"] for s in snapshots]}))
+"""
+
+
+def test_aws_generic_hook_talks_to_the_server(
+    rds_emulator_server: EmulatorServer, tmp_path: Path
+) -> None:
+    # A subprocess with its own AIRFLOW_HOME: the connection comes only from the env var.
+    rds_emulator_server.control.create_db_instance("orders")
+    rds_emulator_server.control.create_db_snapshot("orders-manual", db_instance_identifier="orders")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))},
+        "AIRFLOW_HOME": str(tmp_path),
+        **airflow_connection_env(rds_emulator_server.endpoint_url),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _HOOK_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen == {
+        "endpoint": rds_emulator_server.endpoint_url,
+        "snapshots": ["orders-manual"],
+    }
+    assert rds_emulator_server.control.calls() == {"DescribeDBSnapshots": 1}
+
+
+def test_restart_keeps_the_port_and_loses_state(rds_emulator_server: EmulatorServer) -> None:
+    server = rds_emulator_server
+    server.control.create_db_instance("orders")
+    endpoint = server.endpoint_url
+    server.stop()
+    assert not server.running
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{endpoint}/_rds_emulator/health", timeout=1)
+    server.start()
+    assert server.endpoint_url == endpoint
+    client = boto3.client(
+        "rds",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    assert client.describe_db_instances()["DBInstances"] == []
+
+
+def test_command_line_serve_writes_port_file(tmp_path: Path) -> None:
+    port_file = tmp_path / "rds.port"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_rds_export.testing",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not port_file.exists() and time.monotonic() < deadline:
+            assert process.poll() is None
+            time.sleep(0.05)
+        port = int(port_file.read_text())
+        assert port > 0
+        url = f"http://127.0.0.1:{port}/_rds_emulator/health"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert json.loads(response.read()) == {"ok": True}
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+
+
+def test_remote_control_has_the_same_methods_as_the_emulator() -> None:
+    public = {
+        name
+        for name, member in inspect.getmembers(EmulatorControl, inspect.isfunction)
+        if not name.startswith("_")
+    }
+    assert public == set(CONTROL_METHODS)
+    for name in CONTROL_METHODS:
+        local = inspect.signature(getattr(EmulatorControl, name))
+        assert inspect.signature(getattr(RemoteControl, name)) == local, name
+        assert inspect.signature(getattr(RdsEmulator, name)) == local, name
+
+
+def test_plugin_and_package_imports_stay_cheap() -> None:
+    code = (
+        "import sys, airflow_rds_export, airflow_rds_export.testing.pytest_plugin\n"
+        "heavy = [m for m in ('moto', 'boto3', 'botocore') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    assert result.stdout.strip() == ""
