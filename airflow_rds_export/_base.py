@@ -37,18 +37,28 @@ def default_deferrable() -> bool:
 
 
 def check_literal(value: Any, validate: Any, *args: Any) -> None:
-    """Run ``validate(value, *args)`` now unless only rendering can tell the value."""
-    if value is None or is_unrendered(value):
-        return
-    validate(value, *args)
+    """At parse time: run ``validate(value, *args)`` unless only rendering can tell."""
+    if not is_unrendered(value):
+        validate(value, *args)
 
 
-def fail_on_invalid(validate: Any, *args: Any) -> Any:
-    """Run a validator on a rendered value; a broken rule fails the task without retries."""
+def fail_on_invalid(value: Any, validate: Any, *args: Any) -> None:
+    """After rendering: run ``validate(value, *args)``; a broken rule fails the task at
+    once, without retries."""
     try:
-        return validate(*args)
+        validate(value, *args)
     except InvalidParameterError as exc:
         raise AirflowFailException(f"{exc} (after rendering templates)") from exc
+
+
+def optional(validate: Any) -> Any:
+    """A validator that lets None through (for parameters that may be left out)."""
+
+    def validate_optional(value: Any, *args: Any) -> None:
+        if value is not None:
+            validate(value, *args)
+
+    return validate_optional
 
 
 def parse_datetime(value: Any, field: str) -> datetime | None:

@@ -481,7 +481,7 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
         check_literal(export_task_identifier, validate_export_task_identifier)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        fail_on_invalid(validate_export_task_identifier, self.export_task_identifier)
+        fail_on_invalid(self.export_task_identifier, validate_export_task_identifier)
         export_task = self.hook.describe_export_task(self.export_task_identifier)
         decision = self._decide(export_task)
         assert export_task is not None  # a missing export was skipped or failed just above

@@ -28,6 +28,7 @@ from airflow_rds_export._base import (
     fail_on_invalid,
     judge_export,
     judge_snapshot,
+    optional,
     parse_datetime,
 )
 from airflow_rds_export.decisions import (
@@ -217,12 +218,13 @@ class RdsSnapshotReadySensor(_DeferrableSensor):
         self._init_deferral(deferrable, start_from_trigger, end_from_trigger)
 
     def _validate(self, check: Any) -> None:
-        check(self.db_snapshot_identifier, validate_snapshot_identifier)
-        check(self.db_instance_identifier, validate_db_identifier, "db_instance_identifier")
-        check(self.db_cluster_identifier, validate_db_identifier, "db_cluster_identifier")
+        check(self.db_snapshot_identifier, optional(validate_snapshot_identifier))
+        check(
+            self.db_instance_identifier, optional(validate_db_identifier), "db_instance_identifier"
+        )
+        check(self.db_cluster_identifier, optional(validate_db_identifier), "db_cluster_identifier")
         check(self.snapshot_type, validate_policy, "snapshot_type", _SNAPSHOT_TYPES)
-        if not is_unrendered(self.created_after) or isinstance(self.created_after, str):
-            check(self.created_after, parse_datetime, "created_after")
+        check(self.created_after, parse_datetime, "created_after")
 
     def _validate_rendered(self) -> None:
         self._validate(fail_on_invalid)

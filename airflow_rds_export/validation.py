@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Collection, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_rds_export.decisions import EXPORT_STATUSES, normalise_status
@@ -66,7 +66,8 @@ def is_unrendered(value: Any) -> bool:
     """True for values that only rendering can tell: Jinja strings, XComArgs and the like."""
     if isinstance(value, str):
         return "{{" in value or "{%" in value
-    return not isinstance(value, (int, float, bool, list, tuple, set, frozenset, timedelta))
+    literal = (int, float, bool, list, tuple, set, frozenset, dict, timedelta, datetime)
+    return value is not None and not isinstance(value, literal)
 
 
 def validate_export_task_identifier(value: Any, field: str = "export_task_identifier") -> str:

@@ -7,9 +7,11 @@ whether some plugin imported ``airflow`` earlier with a different configuration.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +56,46 @@ def run_dag(airflow_harness: AirflowHarness) -> Callable[..., DagRunResult]:
 def dag_import_errors(airflow_harness: AirflowHarness) -> Callable[..., str]:
     """``dag_import_errors(dag_source, *, env=None) -> str`` ("" when the file imports fine)."""
     return airflow_harness.dag_import_errors
+
+
+# --- The emulator-backed world most component tests run in ------------------------------
+
+REGION = "us-east-1"
+
+
+@dataclasses.dataclass
+class ExportWorld:
+    """An emulator server seeded with what an export needs, and env for Airflow runs."""
+
+    server: Any
+    control: Any
+    env: dict[str, str]
+    bucket: str
+    iam_role_arn: str
+    kms_key_id: str
+
+    def start_kwargs(self) -> str:
+        """Python source of the start operator's bucket / role / key arguments."""
+        return (
+            f"s3_bucket_name={self.bucket!r}, iam_role_arn={self.iam_role_arn!r}, "
+            f"kms_key_id={self.kms_key_id!r}"
+        )
+
+
+@pytest.fixture
+def world(rds_emulator_server: Any) -> ExportWorld:
+    """A reset emulator server with bucket, role and KMS key, plus the Airflow env for it."""
+    from airflow_rds_export.testing import airflow_connection_env
+
+    control = rds_emulator_server.control
+    prereq = control.seed_export_prerequisites(bucket="rds-exports", role_name="rds-s3-export")
+    control.create_db_instance("orders")
+    control.reset_calls()
+    return ExportWorld(
+        server=rds_emulator_server,
+        control=control,
+        env=airflow_connection_env(rds_emulator_server.endpoint_url, region_name=REGION),
+        bucket=prereq["bucket"],
+        iam_role_arn=prereq["iam_role_arn"],
+        kms_key_id=prereq["kms_key_id"],
+    )

@@ -1,0 +1,262 @@
+"""The sensors, run by Airflow (``airflow dags test``) against the emulator server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from airflow_harness import DagRunResult
+from conftest import ExportWorld
+
+RunDag = Callable[..., DagRunResult]
+
+DAG_HEADER = """
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG
+
+from airflow_rds_export.sensors import RdsExportTaskStateSensor, RdsSnapshotReadySensor
+
+with DAG("{dag_id}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")):
+"""
+
+
+def dag(dag_id: str, body: str) -> str:
+    """A DAG file: the header, then ``body`` indented into the ``with DAG`` block."""
+    indented = "\n".join("    " + line if line else line for line in body.strip().splitlines())
+    return DAG_HEADER.format(dag_id=dag_id) + indented + "\n"
+
+
+# --- RdsSnapshotReadySensor -----------------------------------------------------------
+
+
+def test_snapshot_creating_then_available_succeeds_with_source_arn(
+    world: ExportWorld, run_dag: RunDag
+) -> None:
+    snapshot = world.control.create_db_snapshot(
+        "orders-manual", db_instance_identifier="orders", ready_after_polls=3
+    )
+    result = run_dag(
+        dag(
+            "snapshot_ready",
+            'RdsSnapshotReadySensor(task_id="wait", db_snapshot_identifier="orders-manual",'
+            " poke_interval=1)",
+        ),
+        "snapshot_ready",
+        env=world.env,
+    )
+    result.assert_state("success")
+    assert result.task_states["wait"] == "success"
+    assert result.reschedules("wait") == 3
+    xcom = result.xcom("wait")
+    assert xcom["SourceArn"] == snapshot["DBSnapshotArn"]
+    assert xcom["Status"] == "available"
+    log = result.log("wait")
+    assert "Snapshot orders-manual is 'creating', not available yet; waiting" in log
+    assert "Snapshot orders-manual is available" in log
+
+
+def test_newest_automated_snapshot_of_instance_created_after(
+    world: ExportWorld, run_dag: RunDag
+) -> None:
+    world.control.create_automated_snapshot("orders", created_at="2024-01-01T03:00:00+00:00")
+    old = world.control.create_automated_snapshot(
+        "orders", created_at="2023-12-31T03:00:00+00:00"
+    )
+    newest = world.control.create_automated_snapshot(
+        "orders", created_at="2024-01-02T03:00:00+00:00", ready_after_polls=2
+    )
+    result = run_dag(
+        dag(
+            "latest_snapshot",
+            """
+RdsSnapshotReadySensor(
+    task_id="wait",
+    db_instance_identifier="orders",
+    created_after="{{ logical_date }}",
+    poke_interval=1,
+)
+""",
+        ),
+        "latest_snapshot",
+        env=world.env,
+    )
+    result.assert_state("success")
+    xcom = result.xcom("wait")
+    assert xcom["DBSnapshotIdentifier"] == "rds:orders-2024-01-02-03-00"
+    assert xcom["SourceArn"] == newest["DBSnapshotArn"] != old["DBSnapshotArn"]
+    assert xcom["SnapshotType"] == "automated"
+    assert result.reschedules("wait") == 2
+
+
+def test_cluster_snapshot_by_name(world: ExportWorld, run_dag: RunDag) -> None:
+    world.control.create_db_cluster("analytics")
+    snapshot = world.control.create_db_cluster_snapshot(
+        "analytics-snap", db_cluster_identifier="analytics", ready_after_polls=1
+    )
+    result = run_dag(
+        dag(
+            "cluster_snapshot",
+            'RdsSnapshotReadySensor(task_id="wait", db_snapshot_identifier="analytics-snap",'
+            ' db_type="cluster", poke_interval=1)',
+        ),
+        "cluster_snapshot",
+        env=world.env,
+    )
+    result.assert_state("success")
+    assert result.xcom("wait")["SourceArn"] == snapshot["DBClusterSnapshotArn"]
+
+
+@pytest.mark.parametrize(("on_failure", "state"), [("fail", "failed"), ("skip", "skipped")])
+def test_failed_snapshot_follows_on_failure(
+    world: ExportWorld, run_dag: RunDag, on_failure: str, state: str
+) -> None:
+    world.control.create_db_snapshot("orders-broken", db_instance_identifier="orders")
+    world.control.set_snapshot_status("orders-broken", "failed")
+    result = run_dag(
+        dag(
+            "snapshot_failed",
+            f'RdsSnapshotReadySensor(task_id="wait", db_snapshot_identifier="orders-broken",'
+            f" on_failure={on_failure!r}, poke_interval=1, retries=2)",
+        ),
+        "snapshot_failed",
+        env=world.env,
+    )
+    assert result.task_states["wait"] == state
+    assert result.tries("wait") == 1  # a decided failure is not retried
+    assert (
+        f"Snapshot orders-broken: AWS reports status 'failed'; on_failure={on_failure!r} "
+        f"decided to {on_failure}. To do: take a new snapshot" in result.log("wait")
+    )
+
+
+@pytest.mark.parametrize(("on_missing", "state"), [("fail", "failed"), ("skip", "skipped")])
+def test_missing_snapshot_follows_on_missing(
+    world: ExportWorld, run_dag: RunDag, on_missing: str, state: str
+) -> None:
+    result = run_dag(
+        dag(
+            "snapshot_missing",
+            f'RdsSnapshotReadySensor(task_id="wait", db_snapshot_identifier="nope",'
+            f" on_missing={on_missing!r}, poke_interval=1)",
+        ),
+        "snapshot_missing",
+        env=world.env,
+    )
+    assert result.task_states["wait"] == state
+    assert f"Snapshot nope: AWS reports it does not exist; on_missing={on_missing!r}" in (
+        result.log("wait")
+    )
+
+
+def test_missing_snapshot_keeps_waiting_by_default_until_timeout(
+    world: ExportWorld, run_dag: RunDag
+) -> None:
+    result = run_dag(
+        dag(
+            "snapshot_never",
+            'RdsSnapshotReadySensor(task_id="wait", db_snapshot_identifier="later",'
+            " poke_interval=1, timeout=3)",
+        ),
+        "snapshot_never",
+        env=world.env,
+    )
+    assert result.task_states["wait"] == "failed"
+    assert result.reschedules("wait") >= 2
+    log = result.log("wait")
+    assert "on_missing='reschedule' decided to keep waiting" in log
+    assert "Sensor has timed out" in log
+
+
+# --- RdsExportTaskStateSensor ---------------------------------------------------------
+
+
+def _start_export(world: ExportWorld, identifier: str) -> None:
+    """Start an export directly through boto3 against the emulator."""
+    import boto3
+
+    snapshot = world.control.create_db_snapshot(
+        f"{identifier}-snap", db_instance_identifier="orders"
+    )
+    client = boto3.client(
+        "rds",
+        region_name="us-east-1",
+        endpoint_url=world.server.endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.start_export_task(
+        ExportTaskIdentifier=identifier,
+        SourceArn=snapshot["DBSnapshotArn"],
+        S3BucketName=world.bucket,
+        S3Prefix="nightly",
+        IamRoleArn=world.iam_role_arn,
+        KmsKeyId=world.kms_key_id,
+    )
+
+
+def test_export_in_progress_then_complete_succeeds_with_s3_uri(
+    world: ExportWorld, run_dag: RunDag
+) -> None:
+    world.control.pace_export("orders-1", starting_polls=1, in_progress_polls=3)
+    _start_export(world, "orders-1")
+    result = run_dag(
+        dag(
+            "export_state",
+            'RdsExportTaskStateSensor(task_id="wait", export_task_identifier="orders-1",'
+            " poke_interval=1)",
+        ),
+        "export_state",
+        env=world.env,
+    )
+    result.assert_state("success")
+    xcom = result.xcom("wait")
+    assert xcom["S3Uri"] == "s3://rds-exports/nightly/orders-1/"
+    assert xcom["Status"].upper() == "COMPLETE"
+    log = result.log("wait")
+    assert "Export orders-1 is IN_PROGRESS: 25% done" in log
+    assert "Export task orders-1 is complete" in log
+    assert result.reschedules("wait") == 4  # STARTING, 3x IN_PROGRESS
+
+
+@pytest.mark.parametrize(("on_failure", "state"), [("fail", "failed"), ("skip", "skipped")])
+def test_failed_export_reports_failure_cause(
+    world: ExportWorld, run_dag: RunDag, on_failure: str, state: str
+) -> None:
+    world.control.fail_export("orders-2", cause="S3 bucket policy denies access", after_polls=1)
+    _start_export(world, "orders-2")
+    result = run_dag(
+        dag(
+            "export_failed",
+            'RdsExportTaskStateSensor(task_id="wait", export_task_identifier="orders-2",'
+            f" on_failure={on_failure!r}, poke_interval=1, retries=2)",
+        ),
+        "export_failed",
+        env=world.env,
+    )
+    assert result.task_states["wait"] == state
+    assert result.tries("wait") == 1
+    assert (
+        "Export task orders-2: AWS reports status FAILED (S3 bucket policy denies access); "
+        f"on_failure={on_failure!r} decided to {on_failure}" in result.log("wait")
+    )
+
+
+def test_templated_bad_identifier_fails_before_any_aws_call(
+    world: ExportWorld, run_dag: RunDag
+) -> None:
+    result = run_dag(
+        dag(
+            "export_bad_template",
+            'RdsExportTaskStateSensor(task_id="wait", '
+            'export_task_identifier="{{ dag_run.conf.get(\'id\', \'bad_id--\') }}",'
+            " poke_interval=1, retries=2)",
+        ),
+        "export_bad_template",
+        env=world.env,
+    )
+    assert result.task_states["wait"] == "failed"
+    assert result.tries("wait") == 1
+    assert "export_task_identifier='bad_id--' is invalid" in result.log("wait")
+    assert world.control.calls() == {}
