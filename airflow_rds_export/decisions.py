@@ -34,6 +34,7 @@ __all__ = [
     "SNAPSHOT_BROKEN_STATUSES",
     "SNAPSHOT_PENDING_STATUSES",
     "Decision",
+    "decide_adoption",
     "decide_cancel",
     "decide_export",
     "decide_snapshot",
@@ -68,6 +69,9 @@ INVALID_EXPORT_STATE_CODES = frozenset({"InvalidExportTaskStateFault", "InvalidE
 SNAPSHOT_NOT_FOUND_CODES = frozenset(
     {"DBSnapshotNotFound", "DBSnapshotNotFoundFault", "DBClusterSnapshotNotFoundFault"}
 )
+# The 5-concurrent-exports quota. AWS documents the limit but no error code for it; these
+# are the codes a quota refusal takes elsewhere in RDS (the emulator sends LimitExceeded).
+EXPORT_LIMIT_CODES = frozenset({"LimitExceeded", "ExportTaskLimitReached", "QuotaExceeded"})
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 )
@@ -111,10 +115,6 @@ REMEDIES: Mapping[str, str] = {
     "DBSnapshotNotFound": "the source snapshot does not exist: check source_arn",
     "DBSnapshotNotFoundFault": "the source snapshot does not exist: check source_arn",
     "DBClusterSnapshotNotFoundFault": "the source cluster snapshot does not exist",
-    "ExportTaskLimitReached": (
-        "5 exports already run in this account and Region: limit concurrency with a pool "
-        "of 5 slots or max_active_tis_per_dag"
-    ),
 }
 
 
@@ -253,6 +253,14 @@ def decide_start_error(
                 "fail": "decided to fail. To do: wait for the snapshot (RdsSnapshotReadySensor) "
                 "or use on_invalid_state='reschedule'",
             }[on_invalid_state],
+        )
+    if error_code in EXPORT_LIMIT_CODES:
+        return Decision(
+            "wait",
+            f"Export task {resource}: AWS refused to start it because 5 exports already run "
+            f"in this account and Region ({error_code}: {error_message}); waiting for a slot. "
+            "To do, if this happens often: cap concurrency with max_active_tis_per_dag=5 or a "
+            "pool of 5 slots with include_deferred",
         )
     remedy = REMEDIES.get(error_code)
     if remedy is not None:

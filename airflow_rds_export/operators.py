@@ -34,6 +34,7 @@ from airflow_rds_export.decisions import (
     ALREADY_EXISTS_CODES,
     EXPORT_NOT_FOUND_CODES,
     INVALID_EXPORT_STATE_CODES,
+    SOURCE_NOT_READY_CODES,
     Decision,
     decide_adoption,
     decide_cancel,
@@ -323,7 +324,8 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
             if decision is None:
                 raise
             carry_out(decision)
-            self._wait_for_source(context, decision)
+            # Only a snapshot can be waited for in the triggerer; a full quota is retried.
+            self._wait_and_retry(context, decision, defer=code in SOURCE_NOT_READY_CODES)
             raise  # unreachable: the wait above raises
         self.log.info(
             "Started export %s (status %s)",
@@ -349,8 +351,8 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         assert existing is not None
         return existing
 
-    def _wait_for_source(self, context: Context, decision: Decision) -> None:
-        """The source is not ready: reschedule (or defer) until source_wait_timeout."""
+    def _wait_and_retry(self, context: Context, decision: Decision, *, defer: bool) -> None:
+        """Not startable yet: reschedule (or defer) until source_wait_timeout, then fail."""
         ti = context["ti"]
         first_try = ti.get_first_reschedule_date(context) or _utcnow()
         waited = (_utcnow() - first_try).total_seconds()
@@ -362,7 +364,7 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
                 "source_wait_timeout"
             )
         self.log.info("%s; next try in %g s", decision.reason, self.source_wait_interval)
-        if self.deferrable:
+        if self.deferrable and defer:
             from airflow_rds_export.triggers import RdsSnapshotReadyTrigger
 
             self.defer(

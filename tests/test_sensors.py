@@ -61,9 +61,7 @@ def test_newest_automated_snapshot_of_instance_created_after(
     world: ExportWorld, run_dag: RunDag
 ) -> None:
     world.control.create_automated_snapshot("orders", created_at="2024-01-01T03:00:00+00:00")
-    old = world.control.create_automated_snapshot(
-        "orders", created_at="2023-12-31T03:00:00+00:00"
-    )
+    old = world.control.create_automated_snapshot("orders", created_at="2023-12-31T03:00:00+00:00")
     newest = world.control.create_automated_snapshot(
         "orders", created_at="2024-01-02T03:00:00+00:00", ready_after_polls=2
     )
@@ -250,7 +248,7 @@ def test_templated_bad_identifier_fails_before_any_aws_call(
         dag(
             "export_bad_template",
             'RdsExportTaskStateSensor(task_id="wait", '
-            'export_task_identifier="{{ dag_run.conf.get(\'id\', \'bad_id--\') }}",'
+            "export_task_identifier=\"{{ dag_run.conf.get('id', 'bad_id--') }}\","
             " poke_interval=1, retries=2)",
         ),
         "export_bad_template",
