@@ -114,6 +114,28 @@ def test_snapshot_is_creating_then_available_after_chosen_polls(rds: Rds) -> Non
     assert statuses == ["creating", "creating", "available", "available"]
 
 
+def test_snapshots_are_described_by_arn_as_aws_allows(rds: Rds) -> None:
+    rds.control.create_db_instance("orders")
+    rds.control.create_db_cluster("analytics")
+    manual = rds.control.create_db_snapshot("orders-manual", db_instance_identifier="orders")
+    automated = rds.control.create_automated_snapshot(
+        "orders", created_at="2026-11-21T03:00:00+00:00"
+    )
+    cluster = rds.control.create_db_cluster_snapshot(
+        "analytics-snap", db_cluster_identifier="analytics"
+    )
+    client = rds.client()
+    for snapshot in (manual, automated):
+        found = client.describe_db_snapshots(DBSnapshotIdentifier=snapshot["DBSnapshotArn"])
+        assert [s["DBSnapshotArn"] for s in found["DBSnapshots"]] == [snapshot["DBSnapshotArn"]]
+    found = client.describe_db_cluster_snapshots(
+        DBClusterSnapshotIdentifier=cluster["DBClusterSnapshotArn"]
+    )
+    assert [s["DBClusterSnapshotIdentifier"] for s in found["DBClusterSnapshots"]] == [
+        "analytics-snap"
+    ]
+
+
 def test_cluster_snapshot_paced_by_seconds(rds: Rds) -> None:
     client = rds.client()
     client.describe_db_cluster_snapshots()  # warm up: the first call loads models

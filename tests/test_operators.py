@@ -423,3 +423,50 @@ def test_cancel_of_missing_export_follows_on_missing(
         "Export task never-started: AWS reports it does not exist, nothing to cancel; "
         f"on_missing={on_missing!r} decided to {on_missing}" in result.log("cancel")
     )
+
+
+def test_killed_while_waiting_cancels_its_export(world: ExportWorld, run_dag: RunDag) -> None:
+    arn = snapshot_arn(world)
+    world.control.pace_export("orders-20240101", starting_polls=1000)
+    result = run_dag(
+        dag(
+            "start_killed",
+            start_task(world, arn, waiter_interval=0.2, execution_timeout="@TIMEOUT@").replace(
+                "'@TIMEOUT@'", "timedelta(seconds=3)"
+            ),
+        ),
+        "start_killed",
+        env=world.env,
+    )
+    assert result.task_states["start"] == "failed"
+    assert "Task killed: canceled export orders-20240101, which it was waiting for" in (
+        result.log("start")
+    )
+    assert world.control.calls()["CancelExportTask"] == 1
+    assert world.control.export_tasks()[0]["Status"] in ("CANCELING", "CANCELED")
+
+
+def test_start_while_snapshot_creating_defers_then_starts_once(
+    world: ExportWorld, run_dag: RunDag
+) -> None:
+    arn = snapshot_arn(world, ready_after_polls=3)
+    result = run_dag(
+        dag(
+            "start_source_deferred",
+            start_task(
+                world,
+                arn,
+                deferrable=True,
+                wait_for_completion=False,
+                source_wait_interval=0.2,
+            ),
+        ),
+        "start_source_deferred",
+        env=world.env,
+    )
+    result.assert_state("success")
+    assert result.reschedules("start") == 0
+    assert "running trigger in line" in result.stdout
+    assert "Snapshot orders-snap is 'creating', not available yet; waiting" in result.stdout
+    assert [t["ExportTaskIdentifier"] for t in world.control.export_tasks()] == ["orders-20240101"]
+    assert world.control.calls()["StartExportTask"] == 2  # refused once, then started

@@ -682,6 +682,25 @@ def _wrap_describe_snapshots(
     return describe
 
 
+def _accept_arn(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Let DescribeDB(Cluster)Snapshots take a snapshot ARN, as AWS does (moto wants a name)."""
+
+    def describe(
+        self: RDSBackend,
+        source_identifier: str | None,
+        db_snapshot_identifier: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if db_snapshot_identifier and db_snapshot_identifier.startswith("arn:"):
+            resource = db_snapshot_identifier.split(":", 5)[5]
+            db_snapshot_identifier = resource.split(":", 1)[1] if ":" in resource else resource
+        return original(self, source_identifier, db_snapshot_identifier, *args, **kwargs)
+
+    describe.__doc__ = original.__doc__
+    return describe
+
+
 def _wrap_call_action(original: Callable[[RDSResponse], Any]) -> Callable[[RDSResponse], Any]:
     def call_action(self: RDSResponse) -> Any:
         action = self._get_action()
@@ -735,6 +754,12 @@ def install() -> None:
             _wrap_describe_snapshots(
                 RDSResponse.describe_db_cluster_snapshots, "DBClusterSnapshots"
             ),
+        )
+        _patch(RDSBackend, "describe_db_snapshots", _accept_arn(RDSBackend.describe_db_snapshots))
+        _patch(
+            RDSBackend,
+            "describe_db_cluster_snapshots",
+            _accept_arn(RDSBackend.describe_db_cluster_snapshots),
         )
         _patch(RDSBackend, "start_export_task", _start_export_task)
         _patch(RDSBackend, "cancel_export_task", _cancel_export_task)
