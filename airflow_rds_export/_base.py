@@ -14,8 +14,10 @@ from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_rds_export.decisions import (
+    THROTTLING_CODES,
     Decision,
     decide_export,
+    decide_permanent_error,
     decide_snapshot,
     normalise_status,
     progress_of,
@@ -73,6 +75,41 @@ def parse_datetime(value: Any, field: str) -> datetime | None:
     if not isinstance(value, datetime):
         raise InvalidParameterError(field, value, "must be a datetime or ISO 8601 string")
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """Throttling, 5xx answers, timeouts and dropped connections: worth waiting out.
+
+    botocore's retry mode has retried these already; one that still escapes means AWS is
+    busy or unreachable for a while, which a wait treats as "not yet", never as an answer.
+    """
+    import asyncio
+
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return code in THROTTLING_CODES or int(status) >= 500
+    return isinstance(exc, (ConnectionError, HTTPClientError, asyncio.TimeoutError))
+
+
+def raise_if_permanent(exc: BaseException, resource: str) -> None:
+    """Fail the task at once, with the remedy, on a permission or configuration error."""
+    from airflow_rds_export.hooks import error_code, error_message
+
+    code = error_code(exc)
+    decision = decide_permanent_error(resource, code, error_message(exc)) if code else None
+    if decision is not None:
+        raise AirflowFailException(decision.reason) from exc
+
+
+def backoff_delay(failures: int, base: float, cap: float) -> float:
+    """Capped exponential delay with jitter after ``failures`` transient errors in a row."""
+    import random
+
+    ceiling = min(cap, base * 2 ** min(failures, 16))
+    return random.uniform(ceiling / 2, ceiling)
 
 
 class AwsConnectionMixin:

@@ -37,8 +37,10 @@ __all__ = [
     "decide_adoption",
     "decide_cancel",
     "decide_export",
+    "decide_permanent_error",
     "decide_snapshot",
     "decide_start_error",
+    "decide_transient_error",
     "normalise_status",
     "progress_of",
 ]
@@ -262,14 +264,31 @@ def decide_start_error(
             "To do, if this happens often: cap concurrency with max_active_tis_per_dag=5 or a "
             "pool of 5 slots with include_deferred",
         )
+    return decide_permanent_error(f"Export task {resource}", error_code, error_message)
+
+
+def decide_permanent_error(resource: str, error_code: str, error_message: str) -> Decision | None:
+    """A permission or configuration error: fail at once (no retry can help); else None."""
     remedy = REMEDIES.get(error_code)
-    if remedy is not None:
-        return Decision(
-            "fail",
-            f"Export task {resource}: AWS refused to start it ({error_code}: {error_message}). "
-            f"This is a permanent configuration error, not retried. To do: {remedy}",
-        )
-    return None
+    if remedy is None:
+        return None
+    return Decision(
+        "fail",
+        f"{resource}: AWS refused the call ({error_code}: {error_message}). This is a "
+        f"permanent configuration error, not retried. To do: {remedy}",
+    )
+
+
+def decide_transient_error(resource: str, error: str) -> Decision:
+    """AWS throttled, answered 5xx or could not be reached, even after botocore's retries.
+
+    That says nothing about the resource: keep waiting (a wait polls again later; a start
+    tries again later, and adopts its export if the lost answer had started it).
+    """
+    return Decision(
+        "wait",
+        f"{resource}: AWS is busy or unreachable ({error}) after retries; trying again later",
+    )
 
 
 def decide_adoption(

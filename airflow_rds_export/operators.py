@@ -26,9 +26,12 @@ from airflow_rds_export._base import (
     AWS_TEMPLATE_FIELDS,
     AwsConnectionMixin,
     ProgressLogger,
+    backoff_delay,
     check_literal,
     default_deferrable,
     fail_on_invalid,
+    is_transient_error,
+    raise_if_permanent,
 )
 from airflow_rds_export.decisions import (
     ALREADY_EXISTS_CODES,
@@ -40,6 +43,7 @@ from airflow_rds_export.decisions import (
     decide_cancel,
     decide_export,
     decide_start_error,
+    decide_transient_error,
 )
 from airflow_rds_export.validation import (
     validate_bucket_name,
@@ -90,8 +94,23 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
         if self.deferrable:
             self._defer_export_wait(target_statuses, interval, max_attempts, method_name)
         show_progress = ProgressLogger(self.log)
-        for attempt in range(1, max_attempts + 1):
-            export_task = self.hook.describe_export_task(self.export_task_identifier)
+        attempt = 0
+        failures = 0
+        while attempt < max_attempts:
+            try:
+                export_task = self.hook.describe_export_task(self.export_task_identifier)
+            except Exception as exc:
+                if not is_transient_error(exc):
+                    raise_if_permanent(exc, self.export_task_identifier)
+                    raise
+                failures += 1
+                self.log.warning(
+                    "%s", decide_transient_error(self.export_task_identifier, str(exc)).reason
+                )
+                time.sleep(backoff_delay(failures, base=interval, cap=max(interval, 60.0)))
+                continue
+            failures = 0
+            attempt += 1
             if export_task is not None:
                 show_progress(export_task)
             decision = decide_export(
@@ -311,6 +330,10 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
             )
         except Exception as exc:
             code = error_code(exc)
+            if is_transient_error(exc):
+                # The request may have taken effect: the next try adopts it if so.
+                busy = decide_transient_error(self.export_task_identifier, str(exc))
+                self._wait_and_retry(context, busy, defer=False)
             if code is None:
                 raise
             if code in ALREADY_EXISTS_CODES:

@@ -26,15 +26,18 @@ from airflow_rds_export._base import (
     check_literal,
     default_deferrable,
     fail_on_invalid,
+    is_transient_error,
     judge_export,
     judge_snapshot,
     optional,
     parse_datetime,
+    raise_if_permanent,
 )
 from airflow_rds_export.decisions import (
     EXPORT_ERROR_STATUSES,
     POLICIES,
     Decision,
+    decide_transient_error,
 )
 from airflow_rds_export.operators import carry_out
 from airflow_rds_export.validation import (
@@ -86,7 +89,7 @@ class _DeferrableSensor(AwsConnectionMixin, BaseSensorOperator):
             return super().execute(context)
         self._validate_rendered()
         # Decide once on the worker: if the answer is already known, no trigger is needed.
-        decision, description = self._poll()
+        decision, description = self._poll_through_transient_errors()
         carry_out(decision)
         if decision.action == "done":
             self.log.info("%s", decision.reason)
@@ -113,10 +116,20 @@ class _DeferrableSensor(AwsConnectionMixin, BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         self._validate_rendered()
-        decision, description = self._poll()
+        decision, description = self._poll_through_transient_errors()
         carry_out(decision)
         self.log.info("%s", decision.reason)
         return PokeReturnValue(is_done=decision.action == "done", xcom_value=description)
+
+    def _poll_through_transient_errors(self) -> tuple[Decision, dict[str, Any] | None]:
+        """Poll; AWS busy or unreachable (after botocore's retries) means "not yet"."""
+        try:
+            return self._poll()
+        except Exception as exc:
+            if not is_transient_error(exc):
+                raise_if_permanent(exc, self.task_id)
+                raise
+            return decide_transient_error(self.task_id, str(exc)), None
 
     def _validate_rendered(self) -> None:
         raise NotImplementedError

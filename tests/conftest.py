@@ -99,3 +99,41 @@ def world(rds_emulator_server: Any) -> ExportWorld:
         iam_role_arn=prereq["iam_role_arn"],
         kms_key_id=prereq["kms_key_id"],
     )
+
+
+# --- The fault / bad-input ledger the suite prints at the end -------------------------
+
+
+@dataclasses.dataclass
+class Ledger:
+    """What the fault and bad-input tests did, summed over the session."""
+
+    faults_injected: int = 0
+    dag_runs: int = 0
+    exports_started: int = 0
+    exports_lost: int = 0
+    exports_doubled: int = 0
+    unhandled_tracebacks: int = 0
+    bad_inputs_tried: int = 0
+    bad_inputs_with_clear_error: int = 0
+
+    def used(self) -> bool:
+        return any(dataclasses.astuple(self))
+
+
+LEDGER = Ledger()
+
+
+@pytest.fixture
+def ledger() -> Ledger:
+    return LEDGER
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not LEDGER.used():
+        return
+    terminalreporter.section("faults and bad input")
+    for field in dataclasses.fields(LEDGER):
+        terminalreporter.write_line(
+            f"{field.name.replace('_', ' ')}: {getattr(LEDGER, field.name)}"
+        )

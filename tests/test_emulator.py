@@ -640,6 +640,19 @@ def test_server_error(rds: Rds) -> None:
     assert client.describe_export_tasks()["ExportTasks"] == []
 
 
+def test_lost_response_means_the_request_took_effect(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    rds.control.lose_response(operation="StartExportTask", count=1)
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "exp-lost")
+    assert error_of(excinfo) == ("InternalFailure", 500)
+    assert [t["ExportTaskIdentifier"] for t in rds.control.export_tasks()] == ["exp-lost"]
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "exp-lost")
+    assert error_of(excinfo) == ("ExportTaskAlreadyExists", 400)
+
+
 def test_hang_times_out_a_client_with_a_short_read_timeout(rds: Rds) -> None:
     client = rds.client(read_timeout=0.3, connect_timeout=1)
     rds.control.hang(operation="DescribeExportTasks", count=1, seconds=0.6)

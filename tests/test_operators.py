@@ -256,7 +256,7 @@ def test_configuration_errors_fail_at_once_with_remedy(
     assert result.task_states["start"] == "failed"
     assert result.tries("start") == 1
     log = result.log("start")
-    assert f"AWS refused to start it ({code}:" in log
+    assert f"AWS refused the call ({code}:" in log
     assert "permanent configuration error, not retried" in log
     assert remedy in log
     assert world.control.calls()["StartExportTask"] == 1

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from conftest import Ledger
 
 from airflow_rds_export.operators import RdsCancelExportTaskOperator, RdsStartExportTaskOperator
 from airflow_rds_export.sensors import RdsExportTaskStateSensor, RdsSnapshotReadySensor
@@ -269,8 +270,9 @@ DEFAULTS: dict[type, dict[str, Any]] = {
     ids=[f"{c.__name__}-{f}-{i}" for i, (c, _, f, _r) in enumerate(BAD_INPUTS)],
 )
 def test_bad_literal_is_refused_at_parse_time(
-    component: type, bad: dict[str, Any], field: str, rule: str
+    component: type, bad: dict[str, Any], field: str, rule: str, ledger: Ledger
 ) -> None:
+    ledger.bad_inputs_tried += 1
     with pytest.raises(InvalidParameterError) as raised:
         component(**{**DEFAULTS[component], **bad})
     message = str(raised.value)
@@ -278,6 +280,7 @@ def test_bad_literal_is_refused_at_parse_time(
     assert message.startswith(f"{field}=")
     assert rule in message
     assert repr(raised.value.value) in message
+    ledger.bad_inputs_with_clear_error += 1
 
 
 def test_there_are_at_least_30_bad_input_cases() -> None:

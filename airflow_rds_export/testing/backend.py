@@ -60,7 +60,13 @@ from .errors import (
     KMSKeyNotAccessibleFault,
     UnmodelledRdsError,
 )
-from .faults import CallLog, FaultInjector, HangRequested
+from .faults import (
+    CallLog,
+    FaultInjector,
+    HangRequested,
+    ResponseLost,
+    query_error_response,
+)
 from .pacing import Progress, Stage
 
 __all__ = [
@@ -714,6 +720,11 @@ def _wrap_call_action(original: Callable[[RDSResponse], Any]) -> Callable[[RDSRe
 
                 raise ReadTimeoutError(endpoint_url=getattr(self, "uri", "")) from None
             injected = None
+        except ResponseLost:
+            original(self)
+            return query_error_response(
+                "InternalFailure", "Injected: the request was processed, its answer lost", 500
+            )
         if injected is not None:
             return injected
         return original(self)

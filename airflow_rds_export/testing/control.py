@@ -54,6 +54,7 @@ CONTROL_METHODS: tuple[str, ...] = (
     "throttle",
     "server_error",
     "hang",
+    "lose_response",
     "clear_faults",
     "calls",
     "reset_calls",
@@ -475,6 +476,16 @@ class EmulatorControl:
         ``ReadTimeoutError``, as a client with a shorter read timeout would see it.
         """
         STATE.faults.add(FaultRule("hang", operation, count, hang_seconds=seconds))
+
+    @_control_errors
+    def lose_response(self, operation: str = "*", count: int = 1) -> None:
+        """Let the next ``count`` calls of ``operation`` take effect, then answer HTTP 500.
+
+        The request is carried out (an export is started, a cancel accepted) but the
+        caller never hears so: as when a connection drops, or a worker dies, right after
+        AWS accepted a request. A retried start must then adopt, not double, the export.
+        """
+        STATE.faults.add(FaultRule("lose_response", operation, count, status=500))
 
     @_control_errors
     def clear_faults(self) -> None:

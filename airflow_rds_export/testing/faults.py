@@ -6,7 +6,9 @@ in-process moto and for the server subprocess:
 
 * each request is counted under its action name (``DescribeExportTasks``, ...);
 * the first matching :class:`FaultRule` may answer instead of moto: a ``Throttling``
-  error ("Rate exceeded", HTTP 400, as AWS throttles), a 5xx, or silence (a hang).
+  error ("Rate exceeded", HTTP 400, as AWS throttles), a 5xx, or silence (a hang); or
+  let moto act and then lose its answer (a 500 after the work is done, as when a
+  connection drops or a worker dies right after AWS accepted a request).
 
 Rules match one action name or ``"*"`` and end after ``count`` calls, after ``seconds``,
 or when cleared. A ``fraction`` rule is deterministic: with ``fraction=0.5`` exactly every
@@ -31,12 +33,13 @@ __all__ = [
     "FaultKind",
     "FaultRule",
     "HangRequested",
+    "ResponseLost",
     "query_error_response",
 ]
 
 RDS_XML_NAMESPACE = "http://rds.amazonaws.com/doc/2014-10-31/"
 
-FaultKind = Literal["throttle", "server_error", "hang"]
+FaultKind = Literal["throttle", "server_error", "hang", "lose_response"]
 
 _SERVER_ERROR_CODES = {500: "InternalFailure", 502: "BadGateway", 503: "ServiceUnavailable"}
 
@@ -101,6 +104,10 @@ class HangRequested(Exception):
         self.seconds = seconds
 
 
+class ResponseLost(Exception):
+    """Raised by :func:`FaultInjector.before_action`: process the call, then answer 500."""
+
+
 class FaultInjector:
     """The process-wide list of fault rules. Thread-safe."""
 
@@ -144,6 +151,8 @@ class FaultInjector:
         if rule.kind == "server_error":
             code = _SERVER_ERROR_CODES.get(rule.status, "InternalFailure")
             return query_error_response(code, f"Injected HTTP {rule.status}", rule.status)
+        if rule.kind == "lose_response":
+            raise ResponseLost()
         raise HangRequested(rule.hang_seconds)
 
 
