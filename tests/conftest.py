@@ -8,7 +8,9 @@ whether some plugin imported ``airflow`` earlier with a different configuration.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Tests that import Airflow in this process get a throw-away home, never ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-rds-export-tests-"))
 
 from airflow_harness import (
     AirflowHarness,
