@@ -214,7 +214,8 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
     :param end_from_trigger: With ``deferrable``, let the trigger end the task itself, so
         the completion wait costs no second worker start-up (default False).
     :param aws_conn_id: Airflow connection for AWS (default ``aws_default``).
-    :param region_name: AWS Region. :param verify: SSL verification.
+    :param region_name: AWS Region (``region`` is accepted as an alias, as upstream).
+    :param verify: SSL verification, or a CA bundle path.
     :param botocore_config: botocore client configuration dict.
 
     Returns (XCom) the export task's description as a JSON-friendly dict, with ``S3Uri``.
@@ -256,10 +257,11 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
+        region: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._set_connection(aws_conn_id, region_name, verify, botocore_config)
+        self._set_connection(aws_conn_id, region_name or region, verify, botocore_config)
         self.export_task_identifier = export_task_identifier
         self.source_arn = source_arn
         self.s3_bucket_name = s3_bucket_name
@@ -462,7 +464,8 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
         ``[operators] default_deferrable``).
     :param end_from_trigger: With ``deferrable``, the trigger ends the task.
     :param aws_conn_id: Airflow connection for AWS (default ``aws_default``).
-    :param region_name: AWS Region. :param verify: SSL verification.
+    :param region_name: AWS Region (``region`` is accepted as an alias, as upstream).
+    :param verify: SSL verification, or a CA bundle path.
     :param botocore_config: botocore client configuration dict.
 
     Returns (XCom) the export task's description as a JSON-friendly dict.
@@ -487,10 +490,11 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
+        region: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._set_connection(aws_conn_id, region_name, verify, botocore_config)
+        self._set_connection(aws_conn_id, region_name or region, verify, botocore_config)
         self.export_task_identifier = export_task_identifier
         self.wait_for_completion = wait_for_completion
         self.check_interval = check_interval

@@ -1,0 +1,123 @@
+"""The package as Airflow and DAG authors meet it: cheap imports, provider metadata, and
+the official operators' parameters."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_rds_export.operators import RdsCancelExportTaskOperator, RdsStartExportTaskOperator
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_DAGS = sorted((REPO / "example_dags").glob("*.py"))
+
+
+def fresh_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "home"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_importing_the_package_and_its_components_loads_no_aws_sdk(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "import airflow_rds_export\n"
+        "print('package', 'boto3' in sys.modules, 'botocore' in sys.modules)\n"
+        "import airflow_rds_export.operators, airflow_rds_export.sensors\n"
+        "print('components', 'boto3' in sys.modules, 'botocore' in sys.modules)\n"
+    )
+    result = fresh_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["package", "False", "False", "components", "False", "False"]
+
+
+@pytest.mark.parametrize("dag_file", EXAMPLE_DAGS, ids=[p.stem for p in EXAMPLE_DAGS])
+def test_example_dag_parses_without_aws_sdk_or_cycles(dag_file: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(dag_file)!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "for dag in bag.dags.values():\n"
+        "    dag.check_cycle()\n"
+        "    print('DAG', dag.dag_id, len(dag.tasks))\n"
+        "print('AWS-SDK', 'boto3' in sys.modules, 'botocore' in sys.modules)\n"
+    )
+    result = fresh_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert ["AWS-SDK", "False", "False"] in lines
+    [(_, dag_id, task_count)] = [line for line in lines if line[:1] == ["DAG"]]
+    assert dag_id == dag_file.stem
+    assert int(task_count) >= 4
+
+
+def test_airflow_lists_the_provider(tmp_path: Path) -> None:
+    airflow = Path(sys.executable).with_name("airflow")
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home")}
+    result = subprocess.run(
+        [str(airflow), "providers", "list", "-o", "plain"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "airflow-rds-export" in result.stdout
+
+
+def test_provider_info_names_importable_modules() -> None:
+    import importlib
+
+    from airflow_rds_export.provider_info import get_provider_info
+
+    info = get_provider_info()
+    assert info["package-name"] == "airflow-rds-export"
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[kind]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+
+
+@pytest.mark.parametrize(
+    ("ours", "official_path"),
+    [
+        (RdsStartExportTaskOperator, "RdsStartExportTaskOperator"),
+        (RdsCancelExportTaskOperator, "RdsCancelExportTaskOperator"),
+    ],
+)
+def test_every_official_parameter_is_accepted_with_the_same_default(
+    ours: type, official_path: str
+) -> None:
+    """Switching from the Amazon provider is changing the import."""
+    from airflow.providers.amazon.aws.operators import rds as official_rds
+    from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+
+    official = getattr(official_rds, official_path)
+    official_params = {
+        **inspect.signature(AwsBaseOperator.__init__).parameters,
+        **inspect.signature(official.__init__).parameters,
+    }
+    our_params = inspect.signature(ours.__init__).parameters
+    checked = 0
+    for name, parameter in official_params.items():
+        if name in ("self", "args", "kwargs", "aws_hook_class"):
+            continue
+        assert name in our_params, f"{ours.__name__} lacks {name}"
+        if name == "region":  # the Amazon base's alias of region_name, default a sentinel
+            continue
+        assert our_params[name].default == parameter.default, name
+        checked += 1
+    assert checked >= 6
+    for field in official.template_fields:
+        assert field in ours.template_fields, field
