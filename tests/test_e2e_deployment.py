@@ -119,7 +119,7 @@ with DAG(
         task_id="cancel_other",
         export_task_identifier="{{ params.other_id }}",
         deferrable=True,
-        check_interval=2,
+        check_interval=5,
     )
 
     @task
@@ -134,8 +134,19 @@ with DAG(
 
 # apache/airflow#71172 (reschedule-mode race) was reported with a 5 s poke interval.
 RESCHEDULE_POKE_SECONDS = 20
+# The scheduler's "stale executor success" races (apache/airflow#67287: the TI is already
+# QUEUED again; #71580 / #72716: already RUNNING) fail a deferred task whose trigger fires
+# before the scheduler has drained the executor event of the worker's defer-exit (seen
+# here ~5 s after the deferral, on 2 cores with SQLite). Airflow 3.3.2 only guards the
+# SCHEDULED variant. So every worker-deferred wait here lasts well over that: the cancel
+# takes 20 s to reach CANCELED (with 4 s it failed the cancel task in a trial run).
+STATE_MISMATCH = "but the task instance's state attribute is"
 DEFERRED_WAITS = ("wait_snapshot", "start_export", "wait_export", "cancel_other")
 TRIGGER_STARTED = ("wait_snapshot", "wait_export")
+
+
+class RunFailed(Exception):
+    """The DAG run did not succeed (not an AssertionError: see the strict xfail below)."""
 
 
 @dataclass
@@ -228,7 +239,7 @@ def run_dag(env: Env, suffix: str, *, kill_triggerer: bool = False) -> RunRecord
     ids["other_arn"] = other["DBSnapshotArn"]
     control.pace_export(ids["export_id"], starting_seconds=20, in_progress_seconds=45)
     control.pace_export(
-        ids["other_id"], starting_polls=1, in_progress_seconds=3600, canceling_seconds=4
+        ids["other_id"], starting_polls=1, in_progress_seconds=3600, canceling_seconds=20
     )
     control.reset_calls()
     run_id = f"e2e-{suffix}"
@@ -269,8 +280,16 @@ def run_dag(env: Env, suffix: str, *, kill_triggerer: bool = False) -> RunRecord
         record.exports = {t["ExportTaskIdentifier"]: t for t in control.export_tasks()}
         record.calls = control.calls()
         print(f"run {run_id}: {run['state']} in {record.seconds:.1f} s; states seen {seen}")
-        assert killed[0], "the triggerer was never killed: the export finished too early"
-        assert run["state"] == "success", {t: ti["state"] for t, ti in record.tis.items()}
+        races = [
+            line
+            for line in dep.log_path("scheduler").read_text(errors="replace").splitlines()
+            if STATE_MISMATCH in line and run_id in line
+        ]
+        if not killed[0]:
+            raise RunFailed("the triggerer was never killed: the export finished too early")
+        if run["state"] != "success":
+            states = {t: ti["state"] for t, ti in record.tis.items()}
+            raise RunFailed(f"run {run_id} {run['state']}: {states}; scheduler races: {races}")
     except BaseException:
         print(dep.diagnostics())
         print(dep.task_log_tails(DAG_ID, run_id))
@@ -338,7 +357,6 @@ def test_triggers_logged_their_decisions(first_run: RunRecord) -> None:
     assert snapshot_log.count(f"Snapshot {ids['snapshot']} is 'creating'") == 3
     assert f"Snapshot {ids['snapshot']} is available" in snapshot_log
     (export_log,) = first_run.trigger_logs("wait_export").values()
-    assert f"Export task {ids['export_id']}: AWS reports it does not exist" in export_log
     assert f"Export {ids['export_id']} is IN_PROGRESS" in export_log
     assert f"Export task {ids['export_id']} is complete" in export_log
     (start_log,) = first_run.trigger_logs("start_export").values()
@@ -416,6 +434,7 @@ def test_xcoms_reach_downstream_tasks(env: Env, first_run: RunRecord) -> None:
         "sensor fails. airflow_rds_export/triggers.py _finish relies on it"
     ),
     strict=True,
+    raises=AssertionError,
 )
 @pytest.mark.parametrize("task_id", ["wait_snapshot", "start_export", "wait_export"])
 def test_end_from_trigger_xcom_is_the_same_dict_a_worker_pushes(

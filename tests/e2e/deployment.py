@@ -140,11 +140,14 @@ class Deployment:
         for name in COMPONENTS:
             self.start(name)
 
-    def stop_all(self) -> None:
-        """Stop every component (SIGTERM, then SIGKILL); never raises."""
+    def stop_all(self, grace: float = 15.0) -> None:
+        """Stop every component at once (SIGTERM, SIGKILL after ``grace``); never raises."""
+        for proc in self.processes.values():
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
         for name in list(self.processes):
             with contextlib.suppress(Exception):
-                self.stop(name)
+                self.stop(name, grace=max(0.1, deadline - time.monotonic()))
 
     def assert_alive(self) -> None:
         """Raise :class:`DeploymentError` naming any component that exited."""
