@@ -5,13 +5,13 @@ Kept free of boto3: the hook is imported the first time a task asks for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_rds_export.decisions import (
     THROTTLING_CODES,
@@ -31,6 +31,37 @@ __all__ = ["AWS_TEMPLATE_FIELDS", "AwsConnectionMixin", "ProgressLogger", "check
 
 # As the Amazon provider's ``aws_template_fields``: the connection can be templated too.
 AWS_TEMPLATE_FIELDS: tuple[str, ...] = ("aws_conn_id", "region_name", "verify")
+
+
+# What a trigger's TaskSuccessEvent / TaskSkippedEvent / TaskFailedEvent carries as payload.
+TASK_END_PAYLOADS = frozenset({"success", "skipped", "failed"})
+
+
+def carry_out(decision: Decision) -> None:
+    """Raise what a skip or fail decision means for the task; return for the others."""
+    if decision.action == "skip":
+        raise AirflowSkipException(decision.reason)
+    if decision.action == "fail":
+        raise AirflowFailException(decision.reason)
+
+
+def resume_from_event(
+    event: Any, *, log: Any, poll_again: Callable[[], tuple[Decision, Any]]
+) -> Any:
+    """Apply a trigger's decision where the task resumes on a worker; return the XCom."""
+    from airflow_rds_export.triggers import decision_from_event
+
+    if isinstance(event, str) and event in TASK_END_PAYLOADS:
+        # The trigger ended the task itself (end_from_trigger), yet a runner resumed it
+        # anyway (``airflow dags test`` does): only the state came back, so ask AWS again.
+        decision, description = poll_again()
+    else:
+        decision, description = decision_from_event(event)
+    carry_out(decision)
+    if decision.action != "done":
+        raise AirflowFailException(decision.reason)
+    log.info("%s", decision.reason)
+    return description
 
 
 def default_deferrable() -> bool:

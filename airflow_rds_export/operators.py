@@ -19,7 +19,6 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import (
     AirflowFailException,
     AirflowRescheduleException,
-    AirflowSkipException,
 )
 
 from airflow_rds_export._base import (
@@ -27,11 +26,14 @@ from airflow_rds_export._base import (
     AwsConnectionMixin,
     ProgressLogger,
     backoff_delay,
+    carry_out,
     check_literal,
     default_deferrable,
     fail_on_invalid,
     is_transient_error,
+    judge_export,
     raise_if_permanent,
+    resume_from_event,
 )
 from airflow_rds_export.decisions import (
     ALREADY_EXISTS_CODES,
@@ -63,16 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RdsCancelExportTaskOperator", "RdsStartExportTaskOperator"]
 
-_EXPORT_DONE = frozenset({"complete"})
 _EXPORT_ERRORS = frozenset({"failed", "canceled"})
-
-
-def carry_out(decision: Decision) -> None:
-    """Raise what a skip or fail decision means for the task; return for the others."""
-    if decision.action == "skip":
-        raise AirflowSkipException(decision.reason)
-    if decision.action == "fail":
-        raise AirflowFailException(decision.reason)
 
 
 class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
@@ -81,6 +74,7 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
     export_task_identifier: str
     deferrable: bool
     end_from_trigger: bool
+    wait_target_statuses: frozenset[str]
 
     def _wait_for_export(
         self,
@@ -160,14 +154,17 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after a deferred wait: apply the trigger's decision as a poll would."""
-        from airflow_rds_export.triggers import decision_from_event
+        return resume_from_event(event, log=self.log, poll_again=self._poll_once)
 
-        decision, description = decision_from_event(event)
-        carry_out(decision)
-        if decision.action != "done":
-            raise AirflowFailException(decision.reason)
-        self.log.info("%s", decision.reason)
-        return description
+    def _poll_once(self) -> tuple[Decision, dict[str, Any] | None]:
+        return judge_export(
+            self.hook.describe_export_task(self.export_task_identifier),
+            identifier=self.export_task_identifier,
+            target_statuses=self.wait_target_statuses,
+            error_statuses=_EXPORT_ERRORS - self.wait_target_statuses,
+            on_missing="reschedule",
+            on_failure="fail",
+        )
 
 
 class RdsStartExportTaskOperator(_ExportWaitMixin):
@@ -221,6 +218,7 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
     Returns (XCom) the export task's description as a JSON-friendly dict, with ``S3Uri``.
     """
 
+    wait_target_statuses = frozenset({"complete"})
     template_fields: Sequence[str] = (
         *AWS_TEMPLATE_FIELDS,
         "export_task_identifier",
@@ -304,7 +302,7 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         self._started_or_adopted = self.export_task_identifier
         if self.wait_for_completion:
             export_task = self._wait_for_export(
-                target_statuses=_EXPORT_DONE,
+                target_statuses=self.wait_target_statuses,
                 interval=float(self.waiter_interval),
                 max_attempts=self.waiter_max_attempts,
             )
@@ -471,6 +469,7 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
     Returns (XCom) the export task's description as a JSON-friendly dict.
     """
 
+    wait_target_statuses = frozenset({"canceled"})
     template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "export_task_identifier")
     ui_color = "#eeaa88"
     ui_fgcolor = "#ffffff"
@@ -525,7 +524,7 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
             self.log.info("%s", decision.reason)
         if self.wait_for_completion:
             export_task = self._wait_for_export(
-                target_statuses=frozenset({"canceled"}),
+                target_statuses=self.wait_target_statuses,
                 interval=float(self.check_interval),
                 max_attempts=self.max_attempts,
             )

@@ -16,13 +16,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import StartTriggerArgs
 
 from airflow_rds_export._base import (
     AWS_TEMPLATE_FIELDS,
     AwsConnectionMixin,
     ProgressLogger,
+    carry_out,
     check_literal,
     default_deferrable,
     fail_on_invalid,
@@ -32,6 +32,7 @@ from airflow_rds_export._base import (
     optional,
     parse_datetime,
     raise_if_permanent,
+    resume_from_event,
 )
 from airflow_rds_export.decisions import (
     EXPORT_ERROR_STATUSES,
@@ -39,7 +40,6 @@ from airflow_rds_export.decisions import (
     Decision,
     decide_transient_error,
 )
-from airflow_rds_export.operators import carry_out
 from airflow_rds_export.validation import (
     InvalidParameterError,
     is_unrendered,
@@ -105,14 +105,9 @@ class _DeferrableSensor(AwsConnectionMixin, BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger fired: apply its decision as a poke would."""
-        from airflow_rds_export.triggers import decision_from_event
-
-        decision, description = decision_from_event(event)
-        carry_out(decision)
-        if decision.action != "done":
-            raise AirflowFailException(decision.reason)
-        self.log.info("%s", decision.reason)
-        return description
+        return resume_from_event(
+            event, log=self.log, poll_again=self._poll_through_transient_errors
+        )
 
     def poke(self, context: Context) -> PokeReturnValue:
         self._validate_rendered()

@@ -258,3 +258,24 @@ def test_templated_bad_identifier_fails_before_any_aws_call(
     assert result.tries("wait") == 1
     assert "export_task_identifier='bad_id--' is invalid" in result.log("wait")
     assert world.control.calls() == {}
+
+
+def test_export_wait_started_and_ended_in_the_triggerer(
+    world: ExportWorld, run_dag: RunDag
+) -> None:
+    world.control.pace_export("orders-3", starting_polls=1, in_progress_polls=2)
+    _start_export(world, "orders-3")
+    result = run_dag(
+        dag(
+            "export_state_triggerer",
+            'RdsExportTaskStateSensor(task_id="wait", export_task_identifier="orders-{{ 1 + 2 }}",'
+            " poke_interval=0.2, deferrable=True, start_from_trigger=True,"
+            " end_from_trigger=True)",
+        ),
+        "export_state_triggerer",
+        env=world.env,
+    )
+    result.assert_state("success")
+    assert "running trigger in line" in result.stdout
+    assert "Export task orders-3 is complete" in result.stdout
+    assert result.reschedules("wait") == 0
