@@ -76,6 +76,11 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
     end_from_trigger: bool
     wait_target_statuses: frozenset[str]
 
+    def __init__(self, **kwargs: Any) -> None:
+        # Without an __init__ of its own, Airflow's operator metaclass reads this class's
+        # defaults from BaseOperator's and maps inlets/outlets to None in .partial().
+        super().__init__(**kwargs)
+
     def _wait_for_export(
         self,
         *,

@@ -94,6 +94,7 @@ class _DeferrableSensor(AwsConnectionMixin, BaseSensorOperator):
         if decision.action == "done":
             self.log.info("%s", decision.reason)
             return description
+        self.log.info("%s; deferring to the triggerer", decision.reason)
         from airflow_rds_export import triggers
 
         trigger_cls = getattr(triggers, self.trigger_path.rsplit(".", 1)[1])

@@ -70,6 +70,8 @@ class RunResult:
     number: int
     spec: RunSpec
     output: RunOutput | None = None
+    events: list[TaskEvent] = dataclasses.field(default_factory=list)
+    """Every event seen, kept as they arrive (so an interrupted run still has them)."""
     record: DagRunRecord | None = None
     aws_calls: Counter[str] = dataclasses.field(default_factory=Counter)
     checks: list[Check] = dataclasses.field(default_factory=list)
@@ -187,11 +189,9 @@ def _collapse(items: Iterable[str]) -> list[str]:
     return [item if count == 1 else f"{item} x{count}" for item, count in out]
 
 
-def events_of(output: RunOutput | None, task_id: str, map_index: int) -> list[TaskEvent]:
+def events_of(events: Sequence[TaskEvent], task_id: str, map_index: int) -> list[TaskEvent]:
     """The events of one task instance."""
-    if output is None:
-        return []
-    return [e for e in output.events if e.task_id == task_id and e.map_index == map_index]
+    return [e for e in events if e.task_id == task_id and e.map_index == map_index]
 
 
 # ------------------------------------------------------------------ checks
@@ -221,12 +221,12 @@ def check_run(result: RunResult) -> list[Check]:
         subject = f"run {result.number} {expected.name}"
         task = record.task(expected.task_id, expected.map_index)
         if task is None:
-            checks.append(Check(subject, expected.state, False, "no such task instance"))
+            checks.append(Check(subject, f"state {expected.state}", False, "no such task instance"))
             continue
         checks.append(
-            Check(subject, f"state {expected.state}", task.state == expected.state, task.state)
+            Check(subject, f"state {expected.state}", task.state == expected.state, str(task.state))
         )
-        events = events_of(output, expected.task_id, expected.map_index)
+        events = events_of(result.events, expected.task_id, expected.map_index)
         said = "\n".join(e.text for e in events)
         for text in expected.log_contains:
             checks.append(Check(subject, f"logs {text!r}", text in said, _said(events)))
@@ -273,12 +273,12 @@ def check_run(result: RunResult) -> list[Check]:
     return checks
 
 
-def _in_run_order(record: DagRunRecord | None, output: RunOutput | None) -> list[TaskRecord]:
+def _in_run_order(record: DagRunRecord | None, events: Sequence[TaskEvent]) -> list[TaskRecord]:
     """The run's task instances in the order they started (never-started ones last)."""
     if record is None:
         return []
     first: dict[tuple[str, int], int] = {}
-    for index, event in enumerate(output.events if output else ()):
+    for index, event in enumerate(events):
         first.setdefault((event.task_id, event.map_index), index)
     return sorted(record.tasks, key=lambda t: first.get((t.task_id, t.map_index), 1 << 30))
 
@@ -291,12 +291,16 @@ def _said(events: Sequence[TaskEvent]) -> str:
 # ------------------------------------------------------------------ the demo
 
 
+class WorkdirRefused(Exception):
+    """The work directory exists but the demo did not create it: it is not wiped."""
+
+
 def prepare_workdir(workdir: Path) -> None:
     """Wipe and recreate the work directory (only one the demo created before)."""
     if workdir.exists() and any(workdir.iterdir()) and not (workdir / WORKDIR_MARKER).exists():
-        raise SystemExit(
-            f"demo: {workdir} exists and was not created by the demo; refusing to wipe it. "
-            "Remove it or pass --workdir"
+        raise WorkdirRefused(
+            f"{workdir} exists and was not created by the demo; refusing to wipe it. "
+            "Remove it or pass another --workdir"
         )
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -375,6 +379,7 @@ def run_one(
     console.line(f"   full log: {display_path(log_file)}")
 
     def show(event: TaskEvent, seconds: float) -> None:
+        result.events.append(event)
         stamp = f"   [{seconds:5.1f}s] "
         if event.kind == "run_end":
             console.line(f"{stamp}run {event.text}")
@@ -463,9 +468,9 @@ def print_summary(
                 "  data interval: "
                 f"[{record.data_interval_start[:16]}, {(record.data_interval_end or '')[:16]}]"
             )
-        for task in _in_run_order(record, result.output):
+        for task in _in_run_order(record, result.events):
             name = task_name(spec, task.task_id, task.map_index)
-            events = events_of(result.output, task.task_id, task.map_index)
+            events = events_of(result.events, task.task_id, task.map_index)
             tries = f" (try {task.try_number})" if task.try_number > 1 else ""
             prefix = f"  {name:<{NAME_WIDTH}} {str(task.state) + tries:<9} "
             out(prefix, describe_task(events, task), indent=NAME_WIDTH + 13)
@@ -483,15 +488,15 @@ def print_summary(
     if exports is not None:
         out(
             "Exports in the emulated account: ",
-            ", ".join(f"{t['ExportTaskIdentifier']} {str(t['Status']).upper()}" for t in exports),
+            ", ".join(
+                f"{t['ExportTaskIdentifier']} {str(t['Status']).upper()}"
+                for t in sorted(exports, key=lambda t: str(t["ExportTaskIdentifier"]))
+            ),
             indent=2,
         )
     calls: Counter[str] = totals.get("calls") or sum((r.aws_calls for r in results), Counter[str]())
-    out(
-        f"AWS calls made: {sum(calls.values())} (",
-        ", ".join(f"{name} {count}" for name, count in sorted(calls.items())) + ")",
-        indent=2,
-    )
+    by_action = ", ".join(f"{name} {count}" for name, count in sorted(calls.items()))
+    out(f"AWS calls made: {sum(calls.values())} ", f"({by_action})" if by_action else "", indent=2)
     failed = [c for c in all_checks if not c.ok]
     ok = not failed and problem is None and bool(results)
     out("")
@@ -506,12 +511,11 @@ def print_summary(
     out(f"Full logs: {display_path(workdir / 'logs')}/")
     if ok:
         out(f"DEMO OK: all {len(all_checks)} expected outcomes seen.")
+    elif problem:
+        before = f" ({len(failed)} outcomes differed before that)" if failed else ""
+        out(f"DEMO FAILED: it did not finish{before}.")
     else:
-        out(
-            f"DEMO FAILED: {len(failed)} of {len(all_checks)} expected outcomes differ"
-            + (" and the demo did not finish" if problem else "")
-            + "."
-        )
+        out(f"DEMO FAILED: {len(failed)} of {len(all_checks)} expected outcomes differ.")
     for line in lines:
         console.line(line)
     (workdir / "summary.txt").write_text("\n".join(lines) + "\n")
@@ -536,6 +540,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     workdir: Path = args.workdir.resolve()
+    # Ctrl-C must reach the cleanup even when started with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupted)
     signal.signal(signal.SIGHUP, _raise_interrupted)
 
@@ -545,7 +551,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "RDS snapshot export demo: the example DAGs, run by real Airflow (airflow dags test) "
         "against an emulated AWS account"
     )
-    prepare_workdir(workdir)
+    try:
+        prepare_workdir(workdir)
+    except WorkdirRefused as exc:
+        console.line(f"demo: {exc}")
+        return 2
     console.line(f"work dir: {display_path(workdir)} (wiped on every run)")
     results: list[RunResult] = []
     totals: dict[str, Any] = {}
@@ -554,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run_scenario(console, workdir, args.timeout, results, totals)
     except (KeyboardInterrupt, Interrupted) as exc:
-        problem = f"interrupted ({exc or 'Ctrl-C'}); everything it started was stopped"
+        problem = f"interrupted ({str(exc) or 'Ctrl-C'}); everything it started was stopped"
         status = 130
     except Exception as exc:
         problem = f"{type(exc).__name__}: {exc}"

@@ -86,8 +86,12 @@ class World:
         return self.logical_date.replace("-", "")
 
     def export_id(self, source: str) -> str:
-        """The export identifier the example DAGs derive: ``<source>-<ds_nodash>``."""
+        """The export identifier nightly_rds_export derives: ``<source>-<ds_nodash>``."""
         return f"{source}-{self.ds_nodash}"
+
+    def fleet_export_id(self, source: str) -> str:
+        """The export identifier fleet_rds_export derives: ``fleet-<source>-<ds_nodash>``."""
+        return f"fleet-{source}-{self.ds_nodash}"
 
     def describe(self) -> list[str]:
         """One line per seeded fact, for the demo's setup output."""
@@ -99,7 +103,7 @@ class World:
             f"polls); yesterday's {self.stale_snapshot['DBSnapshotIdentifier']} is available",
             "fleet: instances billing, inventory and cluster analytics, each with tonight's "
             "automated snapshot (analytics' still 'creating' for 2 polls)",
-            f"export {self.export_id(FAILING_SOURCE)} will fail: {FAILURE_CAUSE}",
+            f"export {self.fleet_export_id(FAILING_SOURCE)} will fail: {FAILURE_CAUSE}",
         ]
 
 
@@ -140,7 +144,7 @@ def seed(control: Any, logical_date: str = LOGICAL_DATE) -> World:
         else:
             control.create_db_cluster(name)
             control.create_automated_cluster_snapshot(name, created_at=night, ready_after_polls=2)
-    control.fail_export(world.export_id(FAILING_SOURCE), cause=FAILURE_CAUSE, after_polls=1)
+    control.fail_export(world.fleet_export_id(FAILING_SOURCE), cause=FAILURE_CAUSE, after_polls=1)
     return world
 
 
@@ -329,7 +333,7 @@ def build_runs(world: World) -> list[RunSpec]:
                 min_deferrals=1 if "db_cluster_identifier" in source else 0,
             )
         )
-        export_id = world.export_id(name)
+        export_id = world.fleet_export_id(name)
         if name == FAILING_SOURCE:
             fleet_tasks.append(
                 TaskExpectation(
@@ -381,7 +385,7 @@ def world_checks(world: World, export_tasks: Sequence[Mapping[str, Any]]) -> lis
     expected = {world.export_id(NIGHTLY_INSTANCE): "COMPLETE"}
     for source in FLEET_SOURCES:
         name = source_name(source)
-        expected[world.export_id(name)] = "FAILED" if name == FAILING_SOURCE else "COMPLETE"
+        expected[world.fleet_export_id(name)] = "FAILED" if name == FAILING_SOURCE else "COMPLETE"
     actual: dict[str, list[str]] = {}
     for task in export_tasks:
         actual.setdefault(task["ExportTaskIdentifier"], []).append(str(task["Status"]).upper())

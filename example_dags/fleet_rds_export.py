@@ -3,8 +3,10 @@
 The list of sources is a param; each night, for every source, dynamic task mapping
 (``.expand``) runs the same three steps as ``nightly_rds_export``:
 
-1. wait (deferred) for the newest automated snapshot created in the data interval;
-2. start its export, identified by source and logical date (re-runs adopt);
+1. wait (deferred) for tonight's automated snapshot (created at or after the data
+   interval start);
+2. start its export, identified as ``fleet-<source>-<yyyymmdd>`` (re-runs adopt; the
+   ``fleet-`` prefix keeps it apart from a nightly_rds_export of the same source);
 3. wait (deferred) for the export to complete.
 
 AWS runs at most 5 exports per account and Region at once, so ``start_and_wait`` has
@@ -70,7 +72,7 @@ with DAG(
             source = snapshot.get("DBInstanceIdentifier") or snapshot["DBClusterIdentifier"]
             settings.append(
                 {
-                    "export_task_identifier": f"{source}-{ds_nodash}",
+                    "export_task_identifier": f"fleet-{source}-{ds_nodash}",
                     "source_arn": snapshot["SourceArn"],
                 }
             )

@@ -2,8 +2,10 @@
 
 Each night RDS takes an automated snapshot of the instance. This DAG
 
-1. waits for the newest automated snapshot created in the data interval to be
-   ``available`` (deferred: no worker slot is held while RDS is still ``creating`` it);
+1. waits for tonight's automated snapshot (the newest one created at or after the run's
+   data interval start, which Airflow 3's default ``@daily`` timetable sets to the
+   logical date) to be ``available`` (deferred: no worker slot is held while RDS has not
+   taken it yet or is still ``creating`` it);
 2. starts its export to ``s3://<bucket>/<prefix>/<instance>-<yyyymmdd>/``. The identifier
    is derived from the instance and the logical date, so a retried or cleared run adopts
    the export it already started instead of failing with ``ExportTaskAlreadyExists`` or

@@ -121,3 +121,23 @@ def test_every_official_parameter_is_accepted_with_the_same_default(
     assert checked >= 6
     for field in official.template_fields:
         assert field in ours.template_fields, field
+
+
+def test_mapped_operators_keep_empty_inlets_and_outlets() -> None:
+    """``.partial()`` must see BaseOperator's list defaults, or mapped tasks cannot run."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    with DAG("mapped", schedule=None, start_date=pendulum.datetime(2024, 1, 1)) as dag:
+        RdsStartExportTaskOperator.partial(
+            task_id="start",
+            s3_bucket_name="rds-exports",
+            iam_role_arn="arn:aws:iam::123456789012:role/r",
+            kms_key_id="alias/k",
+        ).expand(export_task_identifier=["a", "b"], source_arn=["x"])
+        RdsCancelExportTaskOperator.partial(task_id="cancel").expand(
+            export_task_identifier=["a", "b"]
+        )
+    for task_id in ("start", "cancel"):
+        partial_kwargs = dag.task_dict[task_id].partial_kwargs
+        assert partial_kwargs["inlets"] == [] and partial_kwargs["outlets"] == []
