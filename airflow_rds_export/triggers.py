@@ -7,15 +7,22 @@ delay and jitter, and yield one event carrying the decision and the final descri
 With ``end_from_trigger`` they end the task themselves (success with the same XCom, skip,
 or failure), so the task never returns to a worker.
 
+Waits for an export task, or for a snapshot named by identifier, share their polling with
+every other such wait of the same connection in the triggerer's event loop
+(:mod:`airflow_rds_export.polling`): one batched describe call per poll cycle for up to 100
+waits, instead of one call per wait. The newest-automated-snapshot lookup and snapshots
+named by ARN poll on their own.
+
 A trigger may be run more than once (triggerer restart, HA): ``run()`` only reads AWS
-state and keeps no state outside its own loop, so repeating it is safe.
+state and keeps no state outside its own loop (the shared poller lives in the event loop's
+memory only), so repeating it is safe.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from airflow.triggers.base import (
@@ -43,6 +50,9 @@ __all__ = ["RdsExportTaskStateTrigger", "RdsSnapshotReadyTrigger", "decision_fro
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
+#: Whether waits that can share their polling do (see :mod:`airflow_rds_export.polling`).
+#: Set to False to make every trigger poll on its own (benchmarks compare both).
+SHARED_POLLING = True
 
 
 def decision_from_event(event: dict[str, Any] | None) -> tuple[Decision, Any]:
@@ -130,33 +140,75 @@ class _RdsPollingTrigger(BaseTrigger):
         async for event in self._finish(decision, description):
             yield event
 
+    def _shared_request(self) -> tuple[str, str, str | None] | None:
+        """``(poller kind, identifier, snapshot kind)`` when this wait can share polling."""
+        return None
+
+    async def _judge(self, description: dict[str, Any] | None) -> tuple[Decision, Any]:
+        """The decision for a description from the shared poller."""
+        raise NotImplementedError
+
     async def _wait(self) -> tuple[Decision, Any]:
-        hook = self._hook()
+        shared = self._shared_request() if SHARED_POLLING else None
+        if shared is None:
+            hook = self._hook()
+            async with await hook.get_async_conn() as client:
+                return await self._wait_loop(
+                    lambda: self._poll(hook, client), asyncio.sleep, asyncio.sleep
+                )
+        from airflow_rds_export import polling
+
+        kind, identifier, snapshot_kind = shared
+        async with polling.join(
+            kind,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+            interval=self.poll_interval,
+        ) as member:
+
+            async def poll() -> tuple[Decision, Any]:
+                return await self._judge(await member.describe(identifier, snapshot_kind))
+
+            async def wait(seconds: float) -> None:
+                member.wait(seconds)  # the next describe() waits for its cycle
+
+            async def back_off(seconds: float) -> None:
+                member.back_off(seconds)
+
+            return await self._wait_loop(poll, wait, back_off)
+
+    async def _wait_loop(
+        self,
+        poll: Callable[[], Awaitable[tuple[Decision, Any]]],
+        wait: Callable[[float], Awaitable[None]],
+        back_off: Callable[[float], Awaitable[None]],
+    ) -> tuple[Decision, Any]:
         attempts = 0
         failures = 0
-        async with await hook.get_async_conn() as client:
-            while True:
-                try:
-                    decision, description = await self._poll(hook, client)
-                except Exception as exc:
-                    if not is_transient(exc):
-                        raise
-                    failures += 1
-                    delay = backoff_delay(failures)
-                    self.log.warning("Transient AWS error (%s); next poll in %.1f s", exc, delay)
-                    await asyncio.sleep(delay)
-                    continue
-                failures = 0
-                if decision.action != "wait":
-                    return decision, description
-                attempts += 1
-                if self.max_attempts is not None and attempts >= self.max_attempts:
-                    return Decision(
-                        "fail",
-                        f"{decision.reason}; still waiting after {attempts} checks "
-                        f"{self.poll_interval:g} s apart. To do: raise the attempts limit",
-                    ), description
-                await asyncio.sleep(self.poll_interval)
+        while True:
+            try:
+                decision, description = await poll()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                failures += 1
+                delay = backoff_delay(failures)
+                self.log.warning("Transient AWS error (%s); next poll in %.1f s", exc, delay)
+                await back_off(delay)
+                continue
+            failures = 0
+            if decision.action != "wait":
+                return decision, description
+            attempts += 1
+            if self.max_attempts is not None and attempts >= self.max_attempts:
+                return Decision(
+                    "fail",
+                    f"{decision.reason}; still waiting after {attempts} checks "
+                    f"{self.poll_interval:g} s apart. To do: raise the attempts limit",
+                ), description
+            await wait(self.poll_interval)
 
     async def _finish(self, decision: Decision, description: Any) -> AsyncIterator[TriggerEvent]:
         if not self.end_from_trigger:
@@ -238,9 +290,30 @@ class RdsSnapshotReadyTrigger(_RdsPollingTrigger):
     def _check(self) -> None:
         parse_datetime(self.created_after, "created_after")
 
+    def _snapshot_kind(self) -> str | None:
+        return {"instance": "db", "cluster": "cluster"}.get(self.db_type or "")
+
+    def _shared_request(self) -> tuple[str, str, str | None] | None:
+        identifier = self.db_snapshot_identifier
+        # ARNs (possibly another account's shared snapshot) are looked up on their own.
+        if not identifier or identifier.startswith("arn:"):
+            return None
+        return "snapshot", identifier, self._snapshot_kind()
+
+    async def _judge(self, description: dict[str, Any] | None) -> tuple[Decision, Any]:
+        return self._decide(description, str(self.db_snapshot_identifier))
+
+    def _decide(self, snapshot: dict[str, Any] | None, requested: str) -> tuple[Decision, Any]:
+        decision, described = judge_snapshot(
+            snapshot, requested=requested, on_missing=self.on_missing, on_failure=self.on_failure
+        )
+        if decision.action == "wait":
+            self.log.info("%s", decision.reason)
+        return decision, described
+
     async def _poll(self, hook: Any, client: Any) -> tuple[Decision, Any]:
         if self.db_snapshot_identifier:
-            kind = {"instance": "db", "cluster": "cluster"}.get(self.db_type or "")
+            kind = self._snapshot_kind()
             snapshot = await hook.describe_snapshot_async(client, self.db_snapshot_identifier, kind)
             requested = self.db_snapshot_identifier
         else:
@@ -253,12 +326,7 @@ class RdsSnapshotReadyTrigger(_RdsPollingTrigger):
             )
             source = self.db_instance_identifier or self.db_cluster_identifier
             requested = f"(newest {self.snapshot_type} snapshot of {source})"
-        decision, described = judge_snapshot(
-            snapshot, requested=requested, on_missing=self.on_missing, on_failure=self.on_failure
-        )
-        if decision.action == "wait":
-            self.log.info("%s", decision.reason)
-        return decision, described
+        return self._decide(snapshot, requested)
 
 
 class RdsExportTaskStateTrigger(_RdsPollingTrigger):
@@ -321,8 +389,17 @@ class RdsExportTaskStateTrigger(_RdsPollingTrigger):
         self._targets = validate_statuses(self.target_statuses, "target_statuses")
         self._errors = validate_statuses(self.error_statuses, "error_statuses")
 
+    def _shared_request(self) -> tuple[str, str, str | None] | None:
+        return "export", self.export_task_identifier, None
+
+    async def _judge(self, description: dict[str, Any] | None) -> tuple[Decision, Any]:
+        return self._decide(description)
+
     async def _poll(self, hook: Any, client: Any) -> tuple[Decision, Any]:
         export_task = await hook.describe_export_task_async(client, self.export_task_identifier)
+        return self._decide(export_task)
+
+    def _decide(self, export_task: dict[str, Any] | None) -> tuple[Decision, Any]:
         if export_task is not None:
             self._show_progress(export_task)
         return judge_export(
