@@ -122,7 +122,7 @@ def is_transient_error(exc: BaseException) -> bool:
         code = exc.response.get("Error", {}).get("Code")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         return code in THROTTLING_CODES or int(status) >= 500
-    return isinstance(exc, (ConnectionError, HTTPClientError, asyncio.TimeoutError))
+    return isinstance(exc, (ConnectionError, HTTPClientError, asyncio.TimeoutError, OSError))
 
 
 def raise_if_permanent(exc: BaseException, resource: str) -> None:

@@ -41,6 +41,7 @@ from airflow_rds_export.decisions import (
     decide_transient_error,
 )
 from airflow_rds_export.validation import (
+    SNAPSHOT_TYPES,
     InvalidParameterError,
     is_unrendered,
     validate_db_identifier,
@@ -55,8 +56,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["RdsExportTaskStateSensor", "RdsSnapshotReadySensor"]
-
-_SNAPSHOT_TYPES = ("automated", "manual", "shared", "public", "awsbackup")
 
 
 class _DeferrableSensor(AwsConnectionMixin, BaseSensorOperator):
@@ -232,7 +231,7 @@ class RdsSnapshotReadySensor(_DeferrableSensor):
             self.db_instance_identifier, optional(validate_db_identifier), "db_instance_identifier"
         )
         check(self.db_cluster_identifier, optional(validate_db_identifier), "db_cluster_identifier")
-        check(self.snapshot_type, validate_policy, "snapshot_type", _SNAPSHOT_TYPES)
+        check(self.snapshot_type, validate_policy, "snapshot_type", SNAPSHOT_TYPES)
         check(self.created_after, parse_datetime, "created_after")
 
     def _validate_rendered(self) -> None:

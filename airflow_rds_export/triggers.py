@@ -21,7 +21,6 @@ memory only), so repeating it is safe.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -35,14 +34,21 @@ from airflow.triggers.base import (
 
 from airflow_rds_export._base import (
     ProgressLogger,
+    is_transient_error,
     judge_export,
     judge_snapshot,
+    optional,
     parse_datetime,
 )
-from airflow_rds_export.decisions import THROTTLING_CODES, Decision
+from airflow_rds_export._base import backoff_delay as capped_backoff
+from airflow_rds_export.decisions import Decision
 from airflow_rds_export.validation import (
+    SNAPSHOT_TYPES,
     InvalidParameterError,
+    validate_db_identifier,
     validate_export_task_identifier,
+    validate_policy,
+    validate_snapshot_identifier,
     validate_statuses,
 )
 
@@ -63,20 +69,8 @@ def decision_from_event(event: dict[str, Any] | None) -> tuple[Decision, Any]:
 
 
 def backoff_delay(failures: int, base: float = BACKOFF_BASE_SECONDS) -> float:
-    """Capped exponential delay with full jitter, after ``failures`` failures in a row."""
-    ceiling = min(BACKOFF_CAP_SECONDS, base * 2 ** min(failures, 16))
-    return random.uniform(ceiling / 2, ceiling)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Throttling, 5xx answers and dropped connections: worth waiting out."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return code in THROTTLING_CODES or int(status) >= 500
-    return isinstance(exc, (ConnectionError, HTTPClientError, asyncio.TimeoutError, OSError))
+    """The triggers' delay after ``failures`` transient errors in a row (capped, jittered)."""
+    return capped_backoff(failures, base=base, cap=BACKOFF_CAP_SECONDS)
 
 
 class _RdsPollingTrigger(BaseTrigger):
@@ -191,7 +185,7 @@ class _RdsPollingTrigger(BaseTrigger):
             try:
                 decision, description = await poll()
             except Exception as exc:
-                if not is_transient(exc):
+                if not is_transient_error(exc):
                     raise
                 failures += 1
                 delay = backoff_delay(failures)
@@ -209,6 +203,12 @@ class _RdsPollingTrigger(BaseTrigger):
                     f"{self.poll_interval:g} s apart. To do: raise the attempts limit",
                 ), description
             await wait(self.poll_interval)
+
+    def _log_wait(self, decision: Decision) -> None:
+        """Log why the wait goes on, once per change (thousands of waits share a log)."""
+        if decision.action == "wait" and decision.reason != getattr(self, "_last_reason", None):
+            self.log.info("%s", decision.reason)
+        self._last_reason = decision.reason
 
     async def _finish(self, decision: Decision, description: Any) -> AsyncIterator[TriggerEvent]:
         if not self.end_from_trigger:
@@ -288,6 +288,11 @@ class RdsSnapshotReadyTrigger(_RdsPollingTrigger):
         )
 
     def _check(self) -> None:
+        # With start_from_trigger these were rendered here, never seen by a worker.
+        optional(validate_snapshot_identifier)(self.db_snapshot_identifier)
+        optional(validate_db_identifier)(self.db_instance_identifier, "db_instance_identifier")
+        optional(validate_db_identifier)(self.db_cluster_identifier, "db_cluster_identifier")
+        validate_policy(self.snapshot_type, "snapshot_type", SNAPSHOT_TYPES)
         parse_datetime(self.created_after, "created_after")
 
     def _snapshot_kind(self) -> str | None:
@@ -307,8 +312,7 @@ class RdsSnapshotReadyTrigger(_RdsPollingTrigger):
         decision, described = judge_snapshot(
             snapshot, requested=requested, on_missing=self.on_missing, on_failure=self.on_failure
         )
-        if decision.action == "wait":
-            self.log.info("%s", decision.reason)
+        self._log_wait(decision)
         return decision, described
 
     async def _poll(self, hook: Any, client: Any) -> tuple[Decision, Any]:
@@ -402,7 +406,7 @@ class RdsExportTaskStateTrigger(_RdsPollingTrigger):
     def _decide(self, export_task: dict[str, Any] | None) -> tuple[Decision, Any]:
         if export_task is not None:
             self._show_progress(export_task)
-        return judge_export(
+        decision, described = judge_export(
             export_task,
             identifier=self.export_task_identifier,
             target_statuses=self._targets,
@@ -410,6 +414,9 @@ class RdsExportTaskStateTrigger(_RdsPollingTrigger):
             on_missing=self.on_missing,
             on_failure=self.on_failure,
         )
+        if export_task is None:
+            self._log_wait(decision)
+        return decision, described
 
     @property
     def _show_progress(self) -> ProgressLogger:

@@ -46,6 +46,7 @@ _ARN = re.compile(
     r"^arn:(?P<partition>[^:]+):(?P<service>[^:]+):(?P<region>[^:]*):(?P<account>[^:]*):"
     r"(?P<resource>.+)$"
 )
+SNAPSHOT_TYPES = ("automated", "manual", "shared", "public", "awsbackup")
 _EXPORT_SOURCE_TYPES = {"snapshot", "cluster-snapshot", "cluster"}
 _SNAPSHOT_NAME = re.compile(r"^(?:rds:|awsbackup:)?[A-Za-z][A-Za-z0-9-:_.]{0,254}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

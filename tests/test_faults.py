@@ -8,6 +8,8 @@ The session's summary ("faults and bad input") sums what these tests did.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -192,3 +194,34 @@ def test_bad_templated_values_fail_before_any_aws_call(
         assert "botocore" not in log.split("is invalid")[0][-2000:]
         ledger.bad_inputs_with_clear_error += 1
     assert world.control.calls() == {}
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["reschedule", "deferrable"])
+def test_lifecycle_survives_refused_and_reset_connections(
+    world: ExportWorld, run_dag: RunDag, ledger: Ledger, deferrable: bool
+) -> None:
+    """AWS unreachable mid-wait: connections reset, then refused for a while, then back."""
+    from airflow_rds_export.testing import FlakyProxy, airflow_connection_env
+
+    world.control.create_db_snapshot(
+        "orders-snap", db_instance_identifier="orders", ready_after_polls=2
+    )
+    world.control.pace_export("orders-20240101", starting_polls=1, in_progress_polls=12)
+    port = int(world.server.endpoint_url.rsplit(":", 1)[1])
+    with FlakyProxy(port) as proxy:
+        env = airflow_connection_env(proxy.endpoint_url, region_name="us-east-1")
+        outages = threading.Timer(5.0, lambda: (proxy.go_down(), time.sleep(4), proxy.come_back()))
+        outages.start()
+        dag_id = f"fault_unreachable_{int(deferrable)}"
+        aws = {"connect_timeout": 1, "read_timeout": 2}
+        try:
+            result = run_dag(
+                lifecycle(world, dag_id, deferrable=deferrable, botocore_config=aws),
+                dag_id,
+                env=env,
+                timeout=240,
+            )
+        finally:
+            outages.join()
+    ledger.faults_injected += 1
+    check_outcome(world, result, ledger)

@@ -434,15 +434,6 @@ def test_invalid_rendered_arguments_end_the_task_as_failed(emu: Emu) -> None:
     assert emu.control.calls() == {}
 
 
-@pytest.mark.xfail(
-    reason=(
-        "bug: RdsSnapshotReadyTrigger._check (airflow_rds_export/triggers.py) validates only "
-        "created_after; identifiers and snapshot_type rendered in the triggerer "
-        "(start_from_trigger) are never validated, so a bad name is looked up in AWS and, "
-        "with on_missing='reschedule', waited for until the sensor's timeout"
-    ),
-    strict=True,
-)
 @pytest.mark.parametrize(
     "kwargs",
     [

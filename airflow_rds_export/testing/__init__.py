@@ -9,6 +9,7 @@ in ``airflow_rds_export`` imports it. Names are loaded lazily, so importing the 
   ``srv.control`` has the same control methods as ``emu``.
 * :func:`airflow_connection_env` -- an Airflow ``aws`` connection pointing at a server.
 * :class:`EmulatorControlError` -- what a failed control call raises, in both modes.
+* :class:`FlakyProxy` -- a TCP proxy in front of a server, for refused / reset connections.
 
 What the emulator changes in moto, and how polls are counted: see :mod:`.backend` and
 :mod:`.pacing`. Fixtures: :mod:`.pytest_plugin`.
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from .control import CONTROL_METHODS, EmulatorControl
     from .emulator import RdsEmulator
     from .errors import EmulatorControlError
+    from .proxy import FlakyProxy
     from .server import EmulatorServer, RemoteControl
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "EmulatorControl",
     "EmulatorControlError",
     "EmulatorServer",
+    "FlakyProxy",
     "RdsEmulator",
     "RemoteControl",
     "airflow_connection_env",
@@ -41,6 +44,7 @@ _HOMES = {
     "EmulatorControl": ".control",
     "EmulatorControlError": ".errors",
     "EmulatorServer": ".server",
+    "FlakyProxy": ".proxy",
     "RdsEmulator": ".emulator",
     "RemoteControl": ".server",
     "airflow_connection_env": ".connection",
