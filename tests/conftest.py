@@ -78,11 +78,16 @@ class ExportWorld:
     iam_role_arn: str
     kms_key_id: str
 
-    def start_kwargs(self) -> str:
-        """Python source of the start operator's bucket / role / key arguments."""
-        return (
-            f"s3_bucket_name={self.bucket!r}, iam_role_arn={self.iam_role_arn!r}, "
-            f"kms_key_id={self.kms_key_id!r}"
+    def rds_client(self) -> Any:
+        """A plain boto3 RDS client on the emulator server, for setting the scene."""
+        import boto3
+
+        return boto3.client(
+            "rds",
+            region_name=REGION,
+            endpoint_url=self.server.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
 
 

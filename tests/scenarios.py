@@ -6,6 +6,25 @@ from typing import Any
 
 from conftest import ExportWorld
 
+DAG_HEADER = """
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG
+
+from airflow_rds_export.operators import RdsCancelExportTaskOperator, RdsStartExportTaskOperator
+from airflow_rds_export.sensors import RdsExportTaskStateSensor, RdsSnapshotReadySensor
+
+with DAG("{dag_id}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")):
+"""
+
+
+def dag(dag_id: str, body: str) -> str:
+    """A DAG file: the header, then ``body`` indented into the ``with DAG`` block."""
+    indented = "\n".join("    " + line if line else line for line in body.strip().splitlines())
+    return DAG_HEADER.format(dag_id=dag_id) + indented + "\n"
+
+
 LIFECYCLE = """
 import pendulum
 from airflow.sdk import DAG

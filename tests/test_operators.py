@@ -8,25 +8,9 @@ from typing import Any
 import pytest
 from airflow_harness import AirflowHarness, DagRunResult
 from conftest import ExportWorld
+from scenarios import dag
 
 RunDag = Callable[..., DagRunResult]
-
-DAG_HEADER = """
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG
-
-from airflow_rds_export.operators import RdsCancelExportTaskOperator, RdsStartExportTaskOperator
-
-with DAG("{dag_id}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")):
-"""
-
-
-def dag(dag_id: str, body: str) -> str:
-    """A DAG file: the header, then ``body`` indented into the ``with DAG`` block."""
-    indented = "\n".join("    " + line if line else line for line in body.strip().splitlines())
-    return DAG_HEADER.format(dag_id=dag_id) + indented + "\n"
 
 
 def start_task(world: ExportWorld, source_arn: str, **extra: Any) -> str:
@@ -298,17 +282,9 @@ def test_invalid_identifier_in_dag_file_is_an_import_error(
 
 def _export(world: ExportWorld, identifier: str, **pacing: Any) -> None:
     """An export started through the emulator's own S3/IAM/KMS-checked API."""
-    import boto3
-
     if pacing:
         world.control.pace_export(identifier, **pacing)
-    client = boto3.client(
-        "rds",
-        region_name="us-east-1",
-        endpoint_url=world.server.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = world.rds_client()
     client.start_export_task(
         ExportTaskIdentifier=identifier,
         SourceArn=snapshot_arn(world, f"{identifier}-snap"),
@@ -387,15 +363,7 @@ def test_cancel_of_canceling_export_succeeds_without_second_cancel(
 ) -> None:
     _export(world, "running-3", starting_polls=0, in_progress_polls=50)
     world.control.pace_export("running-3", canceling_polls=3)
-    import boto3
-
-    boto3.client(
-        "rds",
-        region_name="us-east-1",
-        endpoint_url=world.server.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).cancel_export_task(ExportTaskIdentifier="running-3")
+    world.rds_client().cancel_export_task(ExportTaskIdentifier="running-3")
     world.control.reset_calls()
     result = run_dag(
         dag("cancel_canceling", cancel_task("running-3", check_interval=0.2)),

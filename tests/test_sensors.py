@@ -7,25 +7,9 @@ from collections.abc import Callable
 import pytest
 from airflow_harness import DagRunResult
 from conftest import ExportWorld
+from scenarios import dag
 
 RunDag = Callable[..., DagRunResult]
-
-DAG_HEADER = """
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG
-
-from airflow_rds_export.sensors import RdsExportTaskStateSensor, RdsSnapshotReadySensor
-
-with DAG("{dag_id}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")):
-"""
-
-
-def dag(dag_id: str, body: str) -> str:
-    """A DAG file: the header, then ``body`` indented into the ``with DAG`` block."""
-    indented = "\n".join("    " + line if line else line for line in body.strip().splitlines())
-    return DAG_HEADER.format(dag_id=dag_id) + indented + "\n"
 
 
 # --- RdsSnapshotReadySensor -----------------------------------------------------------
@@ -172,18 +156,10 @@ def test_missing_snapshot_keeps_waiting_by_default_until_timeout(
 
 def _start_export(world: ExportWorld, identifier: str) -> None:
     """Start an export directly through boto3 against the emulator."""
-    import boto3
-
     snapshot = world.control.create_db_snapshot(
         f"{identifier}-snap", db_instance_identifier="orders"
     )
-    client = boto3.client(
-        "rds",
-        region_name="us-east-1",
-        endpoint_url=world.server.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = world.rds_client()
     client.start_export_task(
         ExportTaskIdentifier=identifier,
         SourceArn=snapshot["DBSnapshotArn"],
