@@ -354,7 +354,8 @@ def test_every_wait_was_deferred_to_the_triggerer(first_run: RunRecord) -> None:
 def test_triggers_logged_their_decisions(first_run: RunRecord) -> None:
     ids = first_run.ids
     (snapshot_log,) = first_run.trigger_logs("wait_snapshot").values()
-    assert snapshot_log.count(f"Snapshot {ids['snapshot']} is 'creating'") == 3
+    # The wait reason is logged once per change, not once per poll (thousands of waits).
+    assert snapshot_log.count(f"Snapshot {ids['snapshot']} is 'creating'") == 1
     assert f"Snapshot {ids['snapshot']} is available" in snapshot_log
     (export_log,) = first_run.trigger_logs("wait_export").values()
     assert f"Export {ids['export_id']} is IN_PROGRESS" in export_log
