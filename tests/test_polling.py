@@ -348,9 +348,11 @@ def test_250_snapshot_triggers_make_about_n_over_100_calls_per_cycle(emu: Emu) -
         }
         assert payload["description"]["SourceArn"].endswith(f":snapshot:snap-{i}")
     calls = emu.control.calls()["DescribeDBSnapshots"]
-    # 4 checks each (3 x creating, then available): 4 cycles of ceil(250 / 100) = 3 calls.
-    # Allow a few more for waits whose first check missed the first batch window.
-    assert 12 <= calls <= 20, calls  # one call per wait would be 1,000
+    # 4 checks each (3 x creating, then available) = 1,000 checks, at most 100 per call:
+    # never fewer than 10 calls (12 when all waits join the first cycle together; fewer
+    # happen when late joiners fill later batches). A few more for waits whose first check
+    # missed the first batch window. One call per check would be 1,000.
+    assert 10 <= calls <= 20, calls
 
 
 def test_export_triggers_share_calls_and_decide_as_before(emu: Emu) -> None:
