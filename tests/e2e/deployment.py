@@ -13,6 +13,7 @@ Only the standard library is imported here; the metadata DB is read with ``sqlit
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -79,6 +80,9 @@ class Deployment:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            # One Fernet key for every process: without it, a component may start with an
+            # empty key and fail to decrypt the trigger kwargs another one encrypted.
+            "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
