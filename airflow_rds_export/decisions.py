@@ -21,11 +21,13 @@ policy decided, and what to do about it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "DEFAULT_EXPORT_ERROR_STATUSES",
     "EXPORT_ERROR_STATUSES",
     "EXPORT_IN_PROGRESS_STATUSES",
     "EXPORT_STATUSES",
@@ -34,15 +36,21 @@ __all__ = [
     "SNAPSHOT_BROKEN_STATUSES",
     "SNAPSHOT_PENDING_STATUSES",
     "Decision",
+    "cancel_raced",
     "decide_adoption",
+    "decide_call_error",
     "decide_cancel",
     "decide_export",
     "decide_permanent_error",
     "decide_snapshot",
     "decide_start_error",
     "decide_transient_error",
+    "export_already_exists",
+    "is_not_found",
+    "is_transient",
     "normalise_status",
     "progress_of",
+    "source_not_ready",
 ]
 
 Policy = Literal["reschedule", "skip", "fail"]
@@ -54,6 +62,8 @@ POLICIES: tuple[str, ...] = ("reschedule", "skip", "fail")
 EXPORT_IN_PROGRESS_STATUSES = frozenset({"starting", "in_progress", "canceling"})
 EXPORT_TERMINAL_STATUSES = frozenset({"complete", "canceled", "failed"})
 EXPORT_ERROR_STATUSES = frozenset({"canceled", "failed"})
+#: What an export wait treats as an error unless told otherwise, in a stable order.
+DEFAULT_EXPORT_ERROR_STATUSES: tuple[str, ...] = tuple(sorted(EXPORT_ERROR_STATUSES))
 EXPORT_STATUSES = EXPORT_IN_PROGRESS_STATUSES | EXPORT_TERMINAL_STATUSES
 
 # DB / cluster snapshot statuses (lower case already on the wire).
@@ -74,9 +84,24 @@ SNAPSHOT_NOT_FOUND_CODES = frozenset(
 # The 5-concurrent-exports quota. AWS documents the limit but no error code for it; these
 # are the codes a quota refusal takes elsewhere in RDS (the emulator sends LimitExceeded).
 EXPORT_LIMIT_CODES = frozenset({"LimitExceeded", "ExportTaskLimitReached", "QuotaExceeded"})
+NOT_FOUND_CODES = EXPORT_NOT_FOUND_CODES | SNAPSHOT_NOT_FOUND_CODES
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 )
+
+_PERMISSION_REMEDY = (
+    "the Airflow connection's identity lacks permission{action}: grant it (the README's "
+    "'Run it against real AWS' policy lists every action this package calls: "
+    "rds:DescribeDBSnapshots, rds:DescribeDBClusterSnapshots, rds:DescribeExportTasks, "
+    "rds:StartExportTask, rds:CancelExportTask, iam:PassRole on the export role, "
+    "kms:CreateGrant and kms:DescribeKey on the key)"
+)
+_CREDENTIALS_REMEDY = (
+    "the Airflow connection's credentials are invalid or expired: fix the connection "
+    "(keys, role_arn, profile) or the worker's and triggerer's instance role"
+)
+# Where AWS names the denied action: "... is not authorized to perform: rds:X on resource".
+_DENIED_ACTION = re.compile(r"not authorized to perform:?\s+([A-Za-z0-9-]+:[A-Za-z0-9*]+)")
 
 # Permanent configuration errors: retrying cannot help, so they fail at once with the remedy.
 REMEDIES: Mapping[str, str] = {
@@ -107,13 +132,16 @@ REMEDIES: Mapping[str, str] = {
     "InvalidExportOnlyFault": "an export_only entry names nothing in the snapshot",
     "InvalidParameterValue": "AWS rejected a parameter value: fix it as the message says",
     "InvalidParameterCombination": "AWS rejected a parameter combination: fix it as it says",
-    "AccessDenied": (
-        "the Airflow connection's credentials lack permission: grant rds:StartExportTask, "
-        "rds:DescribeExportTasks, rds:CancelExportTask, iam:PassRole on the export role "
-        "and kms:CreateGrant/kms:DescribeKey on the key (see README, 'Run it against real AWS')"
-    ),
-    "AccessDeniedException": "the Airflow connection's credentials lack permission",
-    "UnauthorizedOperation": "the Airflow connection's credentials lack permission",
+    "AccessDenied": _PERMISSION_REMEDY,
+    "AccessDeniedException": _PERMISSION_REMEDY,
+    "UnauthorizedOperation": _PERMISSION_REMEDY,
+    "NotAuthorized": _PERMISSION_REMEDY,
+    "InvalidClientTokenId": _CREDENTIALS_REMEDY,
+    "UnrecognizedClientException": _CREDENTIALS_REMEDY,
+    "SignatureDoesNotMatch": _CREDENTIALS_REMEDY,
+    "ExpiredToken": _CREDENTIALS_REMEDY,
+    "ExpiredTokenException": _CREDENTIALS_REMEDY,
+    "AuthFailure": _CREDENTIALS_REMEDY,
     "DBSnapshotNotFound": "the source snapshot does not exist: check source_arn",
     "DBSnapshotNotFoundFault": "the source snapshot does not exist: check source_arn",
     "DBClusterSnapshotNotFoundFault": "the source cluster snapshot does not exist",
@@ -268,15 +296,46 @@ def decide_start_error(
 
 
 def decide_permanent_error(resource: str, error_code: str, error_message: str) -> Decision | None:
-    """A permission or configuration error: fail at once (no retry can help); else None."""
+    """A permission or configuration error: fail at once (no retry can help); else None.
+
+    For a permission error the remedy names the action AWS says was denied, when it says.
+    """
     remedy = REMEDIES.get(error_code)
     if remedy is None:
         return None
+    if remedy is _PERMISSION_REMEDY:
+        denied = _DENIED_ACTION.search(error_message)
+        remedy = remedy.format(action=f" for {denied.group(1)}" if denied else "")
     return Decision(
         "fail",
         f"{resource}: AWS refused the call ({error_code}: {error_message}). This is a "
         f"permanent configuration error, not retried. To do: {remedy}",
     )
+
+
+def is_transient(error_code: str | None, http_status: int | None) -> bool:
+    """Throttling or a 5xx answer: AWS is busy, which says nothing about the resource."""
+    return error_code in THROTTLING_CODES or (http_status or 0) >= 500
+
+
+def is_not_found(error_code: str | None) -> bool:
+    """AWS says the export task or snapshot does not exist (a describe answers None)."""
+    return error_code in NOT_FOUND_CODES
+
+
+def export_already_exists(error_code: str | None) -> bool:
+    """StartExportTask refused a taken identifier: an adoption question."""
+    return error_code in ALREADY_EXISTS_CODES
+
+
+def source_not_ready(error_code: str | None) -> bool:
+    """StartExportTask refused because the source snapshot is not available yet."""
+    return error_code in SOURCE_NOT_READY_CODES
+
+
+def cancel_raced(error_code: str | None) -> bool:
+    """CancelExportTask refused because the task changed state (or vanished) meanwhile."""
+    return error_code in INVALID_EXPORT_STATE_CODES | EXPORT_NOT_FOUND_CODES
 
 
 def decide_transient_error(resource: str, error: str) -> Decision:
@@ -289,6 +348,30 @@ def decide_transient_error(resource: str, error: str) -> Decision:
         "wait",
         f"{resource}: AWS is busy or unreachable ({error}) after retries; trying again later",
     )
+
+
+def decide_call_error(
+    resource: str,
+    *,
+    error_code: str | None,
+    error_message: str,
+    http_status: int | None,
+    unreachable: bool = False,
+) -> Decision | None:
+    """What a failed describe call means for a wait; None: unknown, let it raise.
+
+    Transient failures (throttling, 5xx, no connection) mean "not yet"; permission and
+    configuration errors fail at once with the remedy. Not-found answers never get here:
+    the hook turns them into "no description".
+    """
+    if unreachable:
+        return decide_transient_error(resource, "the connection to AWS failed")
+    if is_transient(error_code, http_status):
+        what = f"{error_code}: {error_message}" if error_code else f"HTTP {http_status}"
+        return decide_transient_error(resource, what)
+    if error_code is None:
+        return None
+    return decide_permanent_error(resource, error_code, error_message)
 
 
 def decide_adoption(
@@ -348,7 +431,8 @@ def decide_cancel(
     """Decide what a cancel does with the export task as it is now.
 
     ``wait`` means "cancelable: call CancelExportTask"; ``done`` means a cancel is already
-    underway (CANCELING) or finished by us (CANCELED after our call).
+    underway (CANCELING). A task already CANCELED is finished like COMPLETE and FAILED:
+    ``on_invalid_state`` decides.
     """
     if export_task is None:
         return Decision(

@@ -1,68 +1,113 @@
 """The hook that owns every AWS call of this package.
 
-Operators, sensors and triggers never touch boto3: they ask :class:`RdsExportHook` and
-decide with :mod:`airflow_rds_export.decisions`. Importing this module imports boto3, so
-components import it inside ``execute`` / ``poke`` / ``run``, never at module level.
+Operators, sensors and triggers never touch boto3: they ask :class:`RdsExportHook`, and
+the wait specs (:mod:`airflow_rds_export.waits`) decide with
+:mod:`airflow_rds_export.decisions`. Importing this module imports boto3, so the modules
+DAG files import (operators, sensors) reach it only inside ``execute`` / ``poke``.
+
+Every describe comes in a blocking form (workers) and an ``_async`` form taking an
+aiobotocore client (triggers); both build the same request and read the same answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date, datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from airflow_rds_export._base import export_s3_uri
-from airflow_rds_export.decisions import EXPORT_NOT_FOUND_CODES, SNAPSHOT_NOT_FOUND_CODES
+from airflow_rds_export.descriptions import (
+    is_automated_snapshot,
+    newest_snapshot,
+    snapshot_kind_of,
+    to_jsonable,
+    with_source_arn,
+)
+from airflow_rds_export.errors import AwsError
 
 if TYPE_CHECKING:
     from types_boto3_rds.client import RDSClient
 else:
     RDSClient = Any
 
-__all__ = ["RdsExportHook", "error_code", "export_s3_uri", "to_jsonable"]
+__all__ = ["PAGE_SIZE", "RdsExportHook", "SnapshotRequest"]
 
 # Used unless the connection or the task sets its own ``retries``: the standard mode retries
 # throttling and transient errors with capped exponential backoff and jitter, and never
 # retries validation or permission errors.
 DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 5}
+#: ``MaxRecords`` of every filtered describe (RDS accepts 20-100).
+PAGE_SIZE = 100
 
 
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ``ClientError`` (None for anything else)."""
-    response = getattr(exc, "response", None)
-    if not isinstance(response, Mapping):
-        return None
-    code = response.get("Error", {}).get("Code")
-    return str(code) if code else None
+class SnapshotRequest:
+    """How to ask for snapshots of one kind (``"db"`` or ``"cluster"``)."""
+
+    def __init__(self, kind: str) -> None:
+        cluster = kind == "cluster"
+        self.kind = kind
+        self.method = "describe_db_cluster_snapshots" if cluster else "describe_db_snapshots"
+        self.result_key = "DBClusterSnapshots" if cluster else "DBSnapshots"
+        self.name_key = "DBClusterSnapshotIdentifier" if cluster else "DBSnapshotIdentifier"
+        self.id_filter = "db-cluster-snapshot-id" if cluster else "db-snapshot-id"
+        self.source_param = "DBClusterIdentifier" if cluster else "DBInstanceIdentifier"
+
+    def by_name(self, identifier: str) -> dict[str, Any]:
+        """Parameters describing one snapshot by name or ARN.
+
+        AWS: "If this identifier is for an automated snapshot, the SnapshotType parameter
+        must also be specified"; without it the snapshot may be reported missing.
+        """
+        params: dict[str, Any] = {self.name_key: identifier}
+        if is_automated_snapshot(identifier):
+            params["SnapshotType"] = "automated"
+        return params
+
+    def by_names(self, identifiers: Sequence[str], *, automated: bool) -> dict[str, Any]:
+        """Parameters describing many snapshots by name in one call (a filter)."""
+        params: dict[str, Any] = {
+            "Filters": [{"Name": self.id_filter, "Values": list(identifiers)}],
+            "MaxRecords": PAGE_SIZE,
+        }
+        if automated:
+            params["SnapshotType"] = "automated"
+        return params
 
 
-def error_message(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        return str(response.get("Error", {}).get("Message") or exc)
-    return str(exc)
+def _snapshots_of_source(
+    db_instance_identifier: str | None, db_cluster_identifier: str | None, snapshot_type: str
+) -> tuple[SnapshotRequest, dict[str, Any]]:
+    """How to list the snapshots of one instance or cluster, of one type."""
+    request = SnapshotRequest("cluster" if db_cluster_identifier else "db")
+    source = db_cluster_identifier or db_instance_identifier or ""
+    return request, {request.source_param: source, "SnapshotType": snapshot_type}
 
 
-def to_jsonable(value: Any) -> Any:
-    """A copy of an AWS response made JSON-friendly: datetimes as ISO strings, no metadata."""
-    if isinstance(value, Mapping):
-        return {k: to_jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return value
+def snapshot_kinds(identifier: str, snapshot_kind: str | None) -> list[str]:
+    """The kinds to look a snapshot up in: the one given or read from an ARN, else both."""
+    kind = snapshot_kind or snapshot_kind_of(identifier)
+    return [kind] if kind else ["db", "cluster"]
 
 
-def snapshot_kind_of(identifier: str) -> str | None:
-    """``"db"`` or ``"cluster"`` for a snapshot ARN; None for a plain name."""
-    if identifier.startswith("arn:"):
-        return "cluster" if ":cluster-snapshot:" in identifier else "db"
+def _not_found_is_none(exc: ClientError) -> None:
+    """Return for a not-found error (the caller answers None); raise anything else."""
+    if not AwsError.of(exc).not_found:
+        raise exc
+
+
+def _export_task_in(response: Mapping[str, Any], identifier: str) -> dict[str, Any] | None:
+    for task in response.get("ExportTasks", []):
+        if str(task.get("ExportTaskIdentifier", "")).lower() == identifier.lower():
+            return to_jsonable(task)
     return None
+
+
+def _first_snapshot(response: Mapping[str, Any], request: SnapshotRequest) -> dict[str, Any]:
+    found = response.get(request.result_key) or []
+    return with_source_arn(found[0]) if found else {}
 
 
 class RdsExportHook(AwsGenericHook[RDSClient]):
@@ -97,7 +142,7 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
         try:
             response = self.conn.describe_export_tasks(ExportTaskIdentifier=export_task_identifier)
         except ClientError as exc:
-            _raise_unless_not_found(exc, EXPORT_NOT_FOUND_CODES)
+            _not_found_is_none(exc)
             return None
         return _export_task_in(response, export_task_identifier)
 
@@ -110,9 +155,22 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
                 ExportTaskIdentifier=export_task_identifier
             )
         except ClientError as exc:
-            _raise_unless_not_found(exc, EXPORT_NOT_FOUND_CODES)
+            _not_found_is_none(exc)
             return None
         return _export_task_in(response, export_task_identifier)
+
+    async def describe_export_tasks_async(
+        self, client: Any, export_task_identifiers: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Many export tasks in one filtered call (paged): found ones by lower-cased id."""
+        params = {
+            "Filters": [
+                {"Name": "export-task-identifier", "Values": list(export_task_identifiers)}
+            ],
+            "MaxRecords": PAGE_SIZE,
+        }
+        tasks = await _all_pages(client.describe_export_tasks, params, "ExportTasks")
+        return {str(t.get("ExportTaskIdentifier", "")).lower(): to_jsonable(t) for t in tasks}
 
     def start_export_task(
         self,
@@ -155,31 +213,47 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
         ``snapshot_kind`` (``"db"`` or ``"cluster"``) is read from an ARN; for a plain name
         without it, DB snapshots are looked up first, then cluster snapshots.
         """
-        for kind in _kinds_to_try(identifier, snapshot_kind):
-            method, params, key = _snapshot_request(identifier, kind)
+        for kind in snapshot_kinds(identifier, snapshot_kind):
+            request = SnapshotRequest(kind)
             try:
-                response = getattr(self.conn, method)(**params)
+                response = getattr(self.conn, request.method)(**request.by_name(identifier))
             except ClientError as exc:
-                _raise_unless_not_found(exc, SNAPSHOT_NOT_FOUND_CODES)
+                _not_found_is_none(exc)
                 continue
-            if response.get(key):
-                return with_source_arn(response[key][0])
+            found = _first_snapshot(response, request)
+            if found:
+                return found
         return None
 
     async def describe_snapshot_async(
         self, client: Any, identifier: str, snapshot_kind: str | None = None
     ) -> dict[str, Any] | None:
         """As :meth:`describe_snapshot`, on an aiobotocore client (for triggers)."""
-        for kind in _kinds_to_try(identifier, snapshot_kind):
-            method, params, key = _snapshot_request(identifier, kind)
+        for kind in snapshot_kinds(identifier, snapshot_kind):
+            request = SnapshotRequest(kind)
             try:
-                response = await getattr(client, method)(**params)
+                response = await getattr(client, request.method)(**request.by_name(identifier))
             except ClientError as exc:
-                _raise_unless_not_found(exc, SNAPSHOT_NOT_FOUND_CODES)
+                _not_found_is_none(exc)
                 continue
-            if response.get(key):
-                return with_source_arn(response[key][0])
+            found = _first_snapshot(response, request)
+            if found:
+                return found
         return None
+
+    async def describe_snapshots_async(
+        self, client: Any, identifiers: Sequence[str], snapshot_kind: str, *, automated: bool
+    ) -> dict[str, dict[str, Any]]:
+        """Many snapshots of one kind by name in one filtered call (paged).
+
+        ``automated``: the names are automated snapshots' (``rds:...``), which AWS returns
+        only when asked with ``SnapshotType="automated"``. Found ones by lower-cased name,
+        with ``SourceArn``.
+        """
+        request = SnapshotRequest(snapshot_kind)
+        params = request.by_names(identifiers, automated=automated)
+        found = await _all_pages(getattr(client, request.method), params, request.result_key)
+        return {str(s.get(request.name_key, "")).lower(): with_source_arn(s) for s in found}
 
     def find_latest_snapshot(
         self,
@@ -194,11 +268,13 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
         A snapshot still being created may not report ``SnapshotCreateTime`` yet; it counts
         as the newest. None when no snapshot matches.
         """
-        method, params, key = _latest_request(
+        request, params = _snapshots_of_source(
             db_instance_identifier, db_cluster_identifier, snapshot_type
         )
-        pages = cast(Any, self.conn).get_paginator(method).paginate(**params)
-        return _newest([s for page in pages for s in page.get(key, [])], created_after)
+        pages = cast(Any, self.conn).get_paginator(request.method).paginate(**params)
+        return newest_snapshot(
+            (s for page in pages for s in page.get(request.result_key, [])), created_after
+        )
 
     async def find_latest_snapshot_async(
         self,
@@ -210,89 +286,30 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
         created_after: datetime | None = None,
     ) -> dict[str, Any] | None:
         """As :meth:`find_latest_snapshot`, on an aiobotocore client (for triggers)."""
-        method, params, key = _latest_request(
+        request, params = _snapshots_of_source(
             db_instance_identifier, db_cluster_identifier, snapshot_type
         )
         snapshots = []
-        async for page in client.get_paginator(method).paginate(**params):
-            snapshots.extend(page.get(key, []))
-        return _newest(snapshots, created_after)
+        async for page in client.get_paginator(request.method).paginate(**params):
+            snapshots.extend(page.get(request.result_key, []))
+        return newest_snapshot(snapshots, created_after)
 
 
-def _raise_unless_not_found(exc: ClientError, not_found_codes: frozenset[str]) -> None:
-    """Return for a not-found error (the caller answers None); raise anything else."""
-    if error_code(exc) not in not_found_codes:
-        raise exc
+async def _all_pages(method: Any, params: dict[str, Any], result_key: str) -> list[Any]:
+    """Every item a filtered describe returns, following ``Marker``.
 
-
-def _export_task_in(response: Mapping[str, Any], identifier: str) -> dict[str, Any] | None:
-    for task in response.get("ExportTasks", []):
-        if task.get("ExportTaskIdentifier") == identifier:
-            return to_jsonable(task)
-    return None
-
-
-def _kinds_to_try(identifier: str, snapshot_kind: str | None) -> list[str]:
-    kind = snapshot_kind or snapshot_kind_of(identifier)
-    return [kind] if kind else ["db", "cluster"]
-
-
-def _snapshot_request(identifier: str, kind: str) -> tuple[str, dict[str, Any], str]:
-    if kind == "cluster":
-        return (
-            "describe_db_cluster_snapshots",
-            {"DBClusterSnapshotIdentifier": identifier},
-            "DBClusterSnapshots",
-        )
-    return "describe_db_snapshots", {"DBSnapshotIdentifier": identifier}, "DBSnapshots"
-
-
-def _latest_request(
-    db_instance_identifier: str | None, db_cluster_identifier: str | None, snapshot_type: str
-) -> tuple[str, dict[str, Any], str]:
-    if db_cluster_identifier:
-        return (
-            "describe_db_cluster_snapshots",
-            {"DBClusterIdentifier": db_cluster_identifier, "SnapshotType": snapshot_type},
-            "DBClusterSnapshots",
-        )
-    return (
-        "describe_db_snapshots",
-        {"DBInstanceIdentifier": db_instance_identifier or "", "SnapshotType": snapshot_type},
-        "DBSnapshots",
-    )
-
-
-def _newest(
-    snapshots: list[Mapping[str, Any]], created_after: datetime | None
-) -> dict[str, Any] | None:
-    candidates = [s for s in snapshots if _created_after(s, created_after)]
-    if not candidates:
-        return None
-    return with_source_arn(max(candidates, key=_creation_sort_key))
-
-
-def with_source_arn(snapshot: Mapping[str, Any]) -> dict[str, Any]:
-    """A snapshot description, JSON-friendly, with ``SourceArn`` for the start operator."""
-    described = to_jsonable(snapshot)
-    described["SourceArn"] = described.get("DBSnapshotArn") or described.get("DBClusterSnapshotArn")
-    return described
-
-
-def _creation_time(snapshot: Mapping[str, Any]) -> datetime | None:
-    created = snapshot.get("SnapshotCreateTime") or snapshot.get("OriginalSnapshotCreateTime")
-    if isinstance(created, str):
-        created = datetime.fromisoformat(created)
-    return created if isinstance(created, datetime) else None
-
-
-def _created_after(snapshot: Mapping[str, Any], created_after: datetime | None) -> bool:
-    if created_after is None:
-        return True
-    created = _creation_time(snapshot)
-    return created is None or created >= created_after
-
-
-def _creation_sort_key(snapshot: Mapping[str, Any]) -> tuple[int, float]:
-    created = _creation_time(snapshot)
-    return (1, 0.0) if created is None else (0, created.timestamp())
+    A filter matching nothing answers an empty list; should AWS answer "not found"
+    instead, that means the same: none of them exists.
+    """
+    items: list[Any] = []
+    marker: str | None = None
+    while True:
+        try:
+            response = await method(**params, **({"Marker": marker} if marker else {}))
+        except ClientError as exc:
+            _not_found_is_none(exc)
+            return items
+        items.extend(response.get(result_key) or [])
+        marker = response.get("Marker")
+        if not marker:
+            return items

@@ -16,38 +16,32 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import (
-    AirflowFailException,
-    AirflowRescheduleException,
-)
+from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
-from airflow_rds_export._base import (
-    AWS_TEMPLATE_FIELDS,
-    AwsConnectionMixin,
-    ProgressLogger,
-    backoff_delay,
-    carry_out,
-    check_literal,
-    default_deferrable,
-    fail_on_invalid,
-    is_transient_error,
-    judge_export,
-    raise_if_permanent,
-    resume_from_event,
-)
+from airflow_rds_export.connection import AWS_TEMPLATE_FIELDS, AwsConnectionMixin
 from airflow_rds_export.decisions import (
-    ALREADY_EXISTS_CODES,
-    EXPORT_NOT_FOUND_CODES,
-    INVALID_EXPORT_STATE_CODES,
-    SOURCE_NOT_READY_CODES,
+    EXPORT_ERROR_STATUSES,
     Decision,
+    cancel_raced,
     decide_adoption,
     decide_cancel,
-    decide_export,
     decide_start_error,
-    decide_transient_error,
+    export_already_exists,
+    source_not_ready,
 )
+from airflow_rds_export.descriptions import with_s3_uri
+from airflow_rds_export.errors import AwsError
+from airflow_rds_export.events import decision_from_event
+from airflow_rds_export.outcomes import (
+    carry_out,
+    default_deferrable,
+    fail_on_invalid,
+    resume_from_event,
+)
+from airflow_rds_export.progress import ProgressLogger
+from airflow_rds_export.retry import backoff_delay
 from airflow_rds_export.validation import (
+    check_literal,
     validate_bucket_name,
     validate_export_only,
     validate_export_task_identifier,
@@ -59,13 +53,12 @@ from airflow_rds_export.validation import (
     validate_s3_prefix,
     validate_source_arn,
 )
+from airflow_rds_export.waits import Check, ExportStateWait
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["RdsCancelExportTaskOperator", "RdsStartExportTaskOperator"]
-
-_EXPORT_ERRORS = frozenset({"failed", "canceled"})
 
 
 class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
@@ -81,95 +74,71 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
         # defaults from BaseOperator's and maps inlets/outlets to None in .partial().
         super().__init__(**kwargs)
 
-    def _wait_for_export(
-        self,
-        *,
-        target_statuses: frozenset[str],
-        interval: float,
-        max_attempts: int,
-        method_name: str = "execute_complete",
-    ) -> dict[str, Any]:
-        """Poll until a target status; FAILED / CANCELED fail the task with the cause."""
-        if self.deferrable:
-            self._defer_export_wait(target_statuses, interval, max_attempts, method_name)
+    def _export_wait(self) -> ExportStateWait:
+        """The wait spec: a target status done; FAILED / CANCELED otherwise fail with
+        the cause; a task not describable yet keeps the wait going."""
+        return ExportStateWait(
+            export_task_identifier=self.export_task_identifier,
+            target_statuses=tuple(sorted(self.wait_target_statuses)),
+            error_statuses=tuple(sorted(EXPORT_ERROR_STATUSES - self.wait_target_statuses)),
+            on_missing="reschedule",
+            on_failure="fail",
+        )
+
+    def _check_export(self) -> Check:
+        return self._export_wait().check(self.hook)
+
+    def _wait_for_export(self, *, interval: float, max_attempts: int) -> dict[str, Any]:
+        """Check until a target status: on this worker, or deferred once the first check
+        could not decide. Transient AWS errors back off without using up attempts."""
         show_progress = ProgressLogger(self.log)
         attempt = 0
         failures = 0
-        while attempt < max_attempts:
-            try:
-                export_task = self.hook.describe_export_task(self.export_task_identifier)
-            except Exception as exc:
-                if not is_transient_error(exc):
-                    raise_if_permanent(exc, self.export_task_identifier)
-                    raise
+        while True:
+            check = self._check_export()
+            show_progress(check.description)
+            carry_out(check.decision)
+            if check.decision.action == "done":
+                assert check.description is not None
+                self.log.info("%s", check.decision.reason)
+                return check.description
+            if self.deferrable:
+                self._defer_export_wait(interval, max_attempts)
+            if check.transient:
                 failures += 1
-                self.log.warning(
-                    "%s", decide_transient_error(self.export_task_identifier, str(exc)).reason
-                )
+                self.log.warning("%s", check.decision.reason)
                 time.sleep(backoff_delay(failures, base=interval, cap=max(interval, 60.0)))
                 continue
             failures = 0
             attempt += 1
-            if export_task is not None:
-                show_progress(export_task)
-            decision = decide_export(
-                export_task,
-                resource=self.export_task_identifier,
-                target_statuses=target_statuses,
-                error_statuses=_EXPORT_ERRORS - target_statuses,
-                on_missing="reschedule",
-                on_failure="fail",
-            )
-            carry_out(decision)
-            if decision.action == "done":
-                assert export_task is not None
-                return export_task
-            if attempt < max_attempts:
-                time.sleep(interval)
-        raise AirflowFailException(
-            f"Export task {self.export_task_identifier}: still not "
-            f"{'/'.join(sorted(target_statuses)).upper()} after {max_attempts} checks "
-            f"{interval:g} s apart; the export goes on in AWS. To do: raise the attempts "
-            "limit, use deferrable=True, or wait with RdsExportTaskStateSensor"
-        )
+            if attempt >= max_attempts:
+                raise AirflowFailException(
+                    f"{check.decision.reason}; still not "
+                    f"{'/'.join(sorted(self.wait_target_statuses)).upper()} after "
+                    f"{max_attempts} checks {interval:g} s apart; the export goes on in AWS. "
+                    "To do: raise the attempts limit, use deferrable=True, or wait with "
+                    "RdsExportTaskStateSensor"
+                )
+            time.sleep(interval)
 
-    def _defer_export_wait(
-        self,
-        target_statuses: frozenset[str],
-        interval: float,
-        max_attempts: int,
-        method_name: str,
-    ) -> None:
+    def _defer_export_wait(self, interval: float, max_attempts: int) -> None:
         from airflow_rds_export.triggers import RdsExportTaskStateTrigger
 
+        self.log.info("Export %s: deferring the wait to the triggerer", self.export_task_identifier)
         self.defer(
             trigger=RdsExportTaskStateTrigger(
-                export_task_identifier=self.export_task_identifier,
-                target_statuses=sorted(target_statuses),
-                error_statuses=sorted(_EXPORT_ERRORS - target_statuses),
-                on_missing="reschedule",
-                on_failure="fail",
+                **self._export_wait().to_kwargs(),
                 poll_interval=interval,
                 max_attempts=max_attempts,
                 end_from_trigger=self.end_from_trigger,
                 **self.connection_kwargs,
             ),
-            method_name=method_name,
+            method_name="execute_complete",
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after a deferred wait: apply the trigger's decision as a poll would."""
-        return resume_from_event(event, log=self.log, poll_again=self._poll_once)
-
-    def _poll_once(self) -> tuple[Decision, dict[str, Any] | None]:
-        return judge_export(
-            self.hook.describe_export_task(self.export_task_identifier),
-            identifier=self.export_task_identifier,
-            target_statuses=self.wait_target_statuses,
-            error_statuses=_EXPORT_ERRORS - self.wait_target_statuses,
-            on_missing="reschedule",
-            on_failure="fail",
-        )
+        """Resume after a deferred wait: apply the trigger's decision as a check would."""
+        return resume_from_event(event, log=self.log, check_again=self._check_export)
 
 
 class RdsStartExportTaskOperator(_ExportWaitMixin):
@@ -307,15 +276,11 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         self._started_or_adopted = self.export_task_identifier
         if self.wait_for_completion:
             export_task = self._wait_for_export(
-                target_statuses=self.wait_target_statuses,
-                interval=float(self.waiter_interval),
-                max_attempts=self.waiter_max_attempts,
+                interval=float(self.waiter_interval), max_attempts=self.waiter_max_attempts
             )
-        return _with_s3_uri(export_task)
+        return with_s3_uri(export_task)
 
     def _start_or_adopt(self, context: Context) -> dict[str, Any]:
-        from airflow_rds_export.hooks import error_code, error_message
-
         self.log.info(
             "Starting export %s of %s to s3://%s/%s",
             self.export_task_identifier,
@@ -334,18 +299,18 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
                 export_only=self.export_only,
             )
         except Exception as exc:
-            code = error_code(exc)
-            if is_transient_error(exc):
+            error = AwsError.of(exc)
+            busy = error.decide(self.export_task_identifier) if error.transient else None
+            if busy is not None:
                 # The request may have taken effect: the next try adopts it if so.
-                busy = decide_transient_error(self.export_task_identifier, str(exc))
                 self._wait_and_retry(context, busy, defer=False)
-            if code is None:
+            if error.code is None:
                 raise
-            if code in ALREADY_EXISTS_CODES:
+            if export_already_exists(error.code):
                 return self._adopt()
             decision = decide_start_error(
-                code,
-                error_message(exc),
+                error.code,
+                error.message,
                 resource=self.export_task_identifier,
                 on_invalid_state=self.on_invalid_state,
             )
@@ -353,7 +318,7 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
                 raise
             carry_out(decision)
             # Only a snapshot can be waited for in the triggerer; a full quota is retried.
-            self._wait_and_retry(context, decision, defer=code in SOURCE_NOT_READY_CODES)
+            self._wait_and_retry(context, decision, defer=source_not_ready(error.code))
             raise  # unreachable: the wait above raises
         self.log.info(
             "Started export %s (status %s)",
@@ -400,7 +365,7 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
                     db_snapshot_identifier=self.source_arn,
                     on_missing="reschedule",
                     on_failure="fail",
-                    poke_interval=self.source_wait_interval,
+                    poll_interval=self.source_wait_interval,
                     **self.connection_kwargs,
                 ),
                 method_name="execute_after_source_ready",
@@ -412,30 +377,26 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
 
     def execute_after_source_ready(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume once the deferred wait for the source snapshot ended."""
-        from airflow_rds_export.triggers import decision_from_event
-
         decision, _ = decision_from_event(event)
         carry_out(decision)
         return self.execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         self._started_or_adopted = self.export_task_identifier
-        return _with_s3_uri(super().execute_complete(context, event))
+        return with_s3_uri(super().execute_complete(context, event))
 
     def on_kill(self) -> None:
         """Cancel the export this task started or adopted, so none runs unwatched."""
         identifier = self._started_or_adopted
         if not identifier or not self.wait_for_completion:
             return
-        from airflow_rds_export.hooks import error_code
-
         try:
             self.hook.cancel_export_task(identifier)
         except Exception as exc:
             self.log.warning(
                 "Task killed; could not cancel export %s (%s): it may still run in AWS",
                 identifier,
-                error_code(exc) or exc,
+                AwsError.of(exc).code or exc,
             )
         else:
             self.log.warning(
@@ -529,9 +490,7 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
             self.log.info("%s", decision.reason)
         if self.wait_for_completion:
             export_task = self._wait_for_export(
-                target_statuses=self.wait_target_statuses,
-                interval=float(self.check_interval),
-                max_attempts=self.max_attempts,
+                interval=float(self.check_interval), max_attempts=self.max_attempts
             )
         return export_task
 
@@ -546,31 +505,23 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
         return decision
 
     def _cancel(self) -> dict[str, Any]:
-        from airflow_rds_export.hooks import error_code
-
         try:
             return self.hook.cancel_export_task(self.export_task_identifier)
         except Exception as exc:
-            code = error_code(exc)
-            if code not in INVALID_EXPORT_STATE_CODES | EXPORT_NOT_FOUND_CODES:
+            error = AwsError.of(exc)
+            if not cancel_raced(error.code):
                 raise
             # The state changed between our describe and the cancel: decide on the new one.
             current = self.hook.describe_export_task(self.export_task_identifier)
             self.log.info(
                 "Export %s changed state before the cancel reached AWS (%s)",
                 self.export_task_identifier,
-                code,
+                error.code,
             )
-            decision = self._decide(None if code in EXPORT_NOT_FOUND_CODES else current)
+            decision = self._decide(None if error.not_found else current)
             if decision.action == "wait" or current is None:
                 raise
             return current
-
-
-def _with_s3_uri(export_task: dict[str, Any]) -> dict[str, Any]:
-    from airflow_rds_export.hooks import export_s3_uri
-
-    return {**export_task, "S3Uri": export_s3_uri(export_task)}
 
 
 def _utcnow() -> datetime:

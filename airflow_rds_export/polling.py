@@ -15,7 +15,9 @@ throttling). Here, waits that use the same connection (``aws_conn_id``, ``region
 
 An identifier that a batched answer does not contain is reported missing (None), as the
 single describe reports a not-found error. Every answer is paginated with ``Marker`` /
-``MaxRecords`` (a batch never exceeds one page, see :data:`BATCH_SIZE`).
+``MaxRecords`` (a batch never exceeds one page, see :data:`BATCH_SIZE`). Automated
+snapshots' names (``rds:...``) are asked for in calls of their own, with
+``SnapshotType="automated"``, as AWS requires. The calls themselves are the hook's.
 
 Scheduling. A member asks for the description of its identifier with
 :meth:`Member.describe`; the first request is answered at once (after a short coalescing
@@ -35,7 +37,7 @@ State. Everything lives in the event loop's memory, keyed by the loop: nothing p
 so a trigger that runs twice, or again after a triggerer restart, just joins (or starts) a
 poller. A poller stops, and closes its client, when its last member leaves.
 
-This module imports neither boto3 nor botocore at import time.
+Only triggers import this module (it imports boto3 through the hook): DAG parsing never does.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_rds_export.connection import AwsConnection
+from airflow_rds_export.descriptions import is_automated_snapshot
+from airflow_rds_export.hooks import RdsExportHook
+from airflow_rds_export.waits import EXPORT, SNAPSHOT
+
 __all__ = [
     "BATCH_SIZE",
     "EXPORT",
@@ -63,27 +70,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Poller kinds.
-EXPORT = "export"
-SNAPSHOT = "snapshot"
-
 #: Identifiers per batched describe call. Neither botocore's RDS model nor the RDS API
 #: reference documents a maximum number of values for a ``Filters`` entry (EC2 documents
 #: 200 for its own API). ASSUMPTION: 100 is a conservative choice that also equals the
 #: largest ``MaxRecords`` (100), so each batch's answer fits in one page.
 BATCH_SIZE = 100
-#: ``MaxRecords`` of every batched call (RDS accepts 20-100).
-PAGE_SIZE = 100
 #: How long a poller waits, once a request is due, for other requests of the same moment
 #: (triggers woken by the same answer, triggers created in the same triggerer loop).
 BATCH_WINDOW_SECONDS = 0.02
 #: The smallest grid step, whatever the members' intervals.
 MIN_GRID_SECONDS = 0.01
-
-SNAPSHOT_NOT_FOUND_CODES = frozenset(
-    {"DBSnapshotNotFound", "DBSnapshotNotFoundFault", "DBClusterSnapshotNotFoundFault"}
-)
-EXPORT_NOT_FOUND_CODES = frozenset({"ExportTaskNotFound", "ExportTaskNotFoundFault"})
 
 
 @dataclass(frozen=True)
@@ -112,6 +108,15 @@ class PollerKey:
         config = json.dumps(botocore_config or {}, sort_keys=True, default=str)
         return cls(aws_conn_id, region_name, verify, config, kind)
 
+    @property
+    def connection(self) -> AwsConnection:
+        return AwsConnection(
+            self.aws_conn_id,
+            self.region_name,
+            self.verify,
+            json.loads(self.botocore_config) or None,
+        )
+
 
 @dataclass(eq=False)
 class _Request:
@@ -137,13 +142,13 @@ class SharedPoller:
         self.key = key
         self._loop = asyncio.get_running_loop()
         self._epoch = self._loop.time()
+        self._hook: RdsExportHook = key.connection.hook()
         self._client_factory = client_factory or self._default_client
         self._members: dict[Member, float] = {}
         self._pending: list[_Request] = []
         self._wakeup = asyncio.Event()
         self.closed = False
-        #: Batched describe calls made, and cycles served (for tests and benchmarks).
-        self.calls = 0
+        #: Cycles served (for tests and benchmarks).
         self.cycles = 0
         self._task = self._loop.create_task(self._run(), name=f"rds-shared-poller-{key.kind}")
 
@@ -190,15 +195,7 @@ class SharedPoller:
     # ------------------------------------------------------------------ the loop
 
     async def _default_client(self) -> Any:
-        from airflow_rds_export.hooks import RdsExportHook
-
-        hook = RdsExportHook(
-            aws_conn_id=self.key.aws_conn_id,
-            region_name=self.key.region_name,
-            verify=self.key.verify,
-            config=json.loads(self.key.botocore_config) or None,
-        )
-        return await hook.get_async_conn()
+        return await self._hook.get_async_conn()
 
     async def _run(self) -> None:
         try:
@@ -253,124 +250,56 @@ class SharedPoller:
     async def _serve(self, client: Any, batch: Sequence[_Request]) -> None:
         if self.key.kind == EXPORT:
             await self._serve_exports(client, batch)
-        else:
-            await self._serve_snapshots(client, batch)
+            return
+        # DB snapshots first (kind "db", and unknown kinds, as describe_snapshot does);
+        # those not found with an unknown kind are then looked up as cluster snapshots.
+        not_db = await self._serve_snapshots(
+            client, [r for r in batch if r.snapshot_kind != "cluster"], "db"
+        )
+        cluster = [r for r in batch if r.snapshot_kind == "cluster"]
+        await self._serve_snapshots(client, cluster + not_db, "cluster")
 
     async def _serve_exports(self, client: Any, batch: Sequence[_Request]) -> None:
-        from airflow_rds_export.hooks import to_jsonable
-
-        for chunk in _chunks(_unique(r.identifier for r in batch)):
-            wanted = set(chunk)
+        for chunk, members in _batches(batch):
             try:
-                tasks = await self._describe_all(
-                    client.describe_export_tasks,
-                    "ExportTasks",
-                    "export-task-identifier",
-                    chunk,
-                    EXPORT_NOT_FOUND_CODES,
-                )
-            except Exception as exc:
-                _fail([r for r in batch if r.identifier in wanted], exc)
-                continue
-            found = {
-                str(t.get("ExportTaskIdentifier")): t
-                for t in tasks
-                if t.get("ExportTaskIdentifier") in wanted
-            }
-            for request in batch:
-                if request.identifier in wanted:
-                    task = found.get(request.identifier)
-                    _resolve(request, None if task is None else to_jsonable(task))
-
-    async def _serve_snapshots(self, client: Any, batch: Sequence[_Request]) -> None:
-        from airflow_rds_export.hooks import with_source_arn
-
-        # DB snapshots first (kind "db", and unknown kinds, as describe_snapshot does).
-        as_db = [r for r in batch if r.snapshot_kind != "cluster"]
-        then_cluster = [r for r in batch if r.snapshot_kind == "cluster"]
-        for chunk in _chunks(_unique(r.identifier.lower() for r in as_db)):
-            wanted = set(chunk)
-            members = [r for r in as_db if r.identifier.lower() in wanted]
-            try:
-                snapshots = await self._describe_all(
-                    client.describe_db_snapshots,
-                    "DBSnapshots",
-                    "db-snapshot-id",
-                    chunk,
-                    SNAPSHOT_NOT_FOUND_CODES,
-                )
+                found = await self._hook.describe_export_tasks_async(client, chunk)
             except Exception as exc:
                 _fail(members, exc)
                 continue
-            found = {str(s.get("DBSnapshotIdentifier", "")).lower(): s for s in snapshots}
             for request in members:
-                snapshot = found.get(request.identifier.lower())
-                if snapshot is not None:
-                    _resolve(request, with_source_arn(snapshot))
-                elif request.snapshot_kind is None:
-                    then_cluster.append(request)
-                else:
-                    _resolve(request, None)
-        for chunk in _chunks(_unique(r.identifier.lower() for r in then_cluster)):
-            wanted = set(chunk)
-            members = [r for r in then_cluster if r.identifier.lower() in wanted]
-            try:
-                snapshots = await self._describe_all(
-                    client.describe_db_cluster_snapshots,
-                    "DBClusterSnapshots",
-                    "db-cluster-snapshot-id",
-                    chunk,
-                    SNAPSHOT_NOT_FOUND_CODES,
-                )
-            except Exception as exc:
-                _fail(members, exc)
-                continue
-            found = {str(s.get("DBClusterSnapshotIdentifier", "")).lower(): s for s in snapshots}
-            for request in members:
-                snapshot = found.get(request.identifier.lower())
-                _resolve(request, None if snapshot is None else with_source_arn(snapshot))
+                _resolve(request, found.get(request.identifier.lower()))
 
-    async def _describe_all(
-        self,
-        method: Callable[..., Awaitable[Mapping[str, Any]]],
-        result_key: str,
-        filter_name: str,
-        values: Sequence[str],
-        not_found_codes: frozenset[str],
-    ) -> list[Mapping[str, Any]]:
-        """Every item a filtered describe returns, following ``Marker``."""
-        from airflow_rds_export.hooks import error_code
-
-        items: list[Mapping[str, Any]] = []
-        marker: str | None = None
-        while True:
-            params: dict[str, Any] = {
-                "Filters": [{"Name": filter_name, "Values": list(values)}],
-                "MaxRecords": PAGE_SIZE,
-            }
-            if marker:
-                params["Marker"] = marker
-            self.calls += 1
-            try:
-                response = await method(**params)
-            except Exception as exc:
-                # A filter matching nothing answers an empty list; should a service answer
-                # "not found" instead, that means the same: none of them exists.
-                if error_code(exc) in not_found_codes:
-                    return items
-                raise
-            items.extend(response.get(result_key) or [])
-            marker = response.get("Marker")
-            if not marker:
-                return items
+    async def _serve_snapshots(
+        self, client: Any, batch: Sequence[_Request], snapshot_kind: str
+    ) -> list[_Request]:
+        """Answer ``batch`` with snapshots of one kind; return the unknown-kind misses."""
+        misses: list[_Request] = []
+        for automated in (False, True):
+            group = [r for r in batch if is_automated_snapshot(r.identifier) == automated]
+            for chunk, members in _batches(group):
+                try:
+                    found = await self._hook.describe_snapshots_async(
+                        client, chunk, snapshot_kind, automated=automated
+                    )
+                except Exception as exc:
+                    _fail(members, exc)
+                    continue
+                for request in members:
+                    snapshot = found.get(request.identifier.lower())
+                    if snapshot is None and request.snapshot_kind is None and snapshot_kind == "db":
+                        misses.append(request)
+                    else:
+                        _resolve(request, snapshot)
+        return misses
 
 
-def _unique(identifiers: Any) -> list[str]:
-    return list(dict.fromkeys(identifiers))
-
-
-def _chunks(values: Sequence[str], size: int = BATCH_SIZE) -> list[list[str]]:
-    return [list(values[i : i + size]) for i in range(0, len(values), size)]
+def _batches(requests: Sequence[_Request]) -> list[tuple[list[str], list[_Request]]]:
+    """Requests in chunks of at most :data:`BATCH_SIZE` distinct (case-blind) identifiers."""
+    unique = list(dict.fromkeys(r.identifier.lower() for r in requests))
+    chunks = [unique[i : i + BATCH_SIZE] for i in range(0, len(unique), BATCH_SIZE)]
+    return [
+        (chunk, [r for r in requests if r.identifier.lower() in set(chunk)]) for chunk in chunks
+    ]
 
 
 def _resolve(request: _Request, description: dict[str, Any] | None) -> None:

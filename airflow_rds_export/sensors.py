@@ -3,54 +3,28 @@
 Both default to ``mode="reschedule"`` (no worker slot held between pokes), can defer to the
 triggerer (``deferrable=True``), and can even start and end in the triggerer
 (``start_from_trigger=True, end_from_trigger=True``) so the wait never touches a worker.
-Every state decision comes from :mod:`airflow_rds_export.decisions`.
+They are thin drivers of a wait spec (:mod:`airflow_rds_export.waits`): ``poke``, the
+check before deferring, ``execute_complete`` and the trigger all decide through it.
 
-Importing this module does not import boto3; the hook is built when the task runs.
+Importing this module imports neither boto3 nor ``airflow.triggers``; the hook is built
+when the task runs, the trigger when it defers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.triggers.base import StartTriggerArgs
 
-from airflow_rds_export._base import (
-    AWS_TEMPLATE_FIELDS,
-    AwsConnectionMixin,
-    ProgressLogger,
-    carry_out,
-    check_literal,
-    default_deferrable,
-    fail_on_invalid,
-    is_transient_error,
-    judge_export,
-    judge_snapshot,
-    optional,
-    parse_datetime,
-    raise_if_permanent,
-    resume_from_event,
-)
-from airflow_rds_export.decisions import (
-    EXPORT_ERROR_STATUSES,
-    POLICIES,
-    Decision,
-    decide_transient_error,
-)
-from airflow_rds_export.validation import (
-    SNAPSHOT_TYPES,
-    InvalidParameterError,
-    is_unrendered,
-    validate_db_identifier,
-    validate_disjoint,
-    validate_export_task_identifier,
-    validate_policy,
-    validate_snapshot_identifier,
-    validate_statuses,
-)
+from airflow_rds_export.connection import AWS_TEMPLATE_FIELDS, AwsConnectionMixin
+from airflow_rds_export.decisions import DEFAULT_EXPORT_ERROR_STATUSES
+from airflow_rds_export.outcomes import carry_out, default_deferrable, rendered, resume_from_event
+from airflow_rds_export.progress import ProgressLogger
+from airflow_rds_export.validation import check_literal, is_unrendered
+from airflow_rds_export.waits import Check, ExportStateWait, SnapshotReadyWait, Wait
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -58,18 +32,23 @@ if TYPE_CHECKING:
 __all__ = ["RdsExportTaskStateSensor", "RdsSnapshotReadySensor"]
 
 
-class _DeferrableSensor(AwsConnectionMixin, BaseSensorOperator):
-    """Common ground of both sensors: the deferral pair and triggerer start / end."""
+class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
+    """A sensor driving one wait spec, on a worker or in the triggerer."""
 
-    trigger_path: str = ""
+    wait_cls: ClassVar[type[Wait]]
+    trigger_path: ClassVar[str]
 
-    def _init_deferral(
+    def _init_wait(
         self, deferrable: bool | None, start_from_trigger: bool, end_from_trigger: bool
     ) -> None:
+        """Check the literal arguments (parse time) and set up deferral."""
+        self.wait_cls.check_arguments(self.wait_arguments(), check_literal)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.end_from_trigger = end_from_trigger
         self.start_from_trigger = start_from_trigger
         if start_from_trigger:
+            from airflow.triggers.base import StartTriggerArgs
+
             # Airflow 3.3 renders the trigger's templated fields in the triggerer, so every
             # templated argument goes to the trigger as written in the DAG file.
             self.start_trigger_args = StartTriggerArgs(
@@ -77,63 +56,68 @@ class _DeferrableSensor(AwsConnectionMixin, BaseSensorOperator):
                 trigger_kwargs=self.trigger_kwargs(),
                 next_method="execute_complete",
                 next_kwargs=None,
-                timeout=timedelta(seconds=self.timeout) if self.timeout else None,
+                timeout=self._deferral_timeout,
             )
 
+    def wait_arguments(self) -> dict[str, Any]:
+        """The wait spec's arguments as this task holds them (rendered once it runs)."""
+        return {name: getattr(self, name) for name in self.wait_cls.argument_names()}
+
     def trigger_kwargs(self) -> dict[str, Any]:
-        raise NotImplementedError
+        return {
+            **self.wait_arguments(),
+            "poll_interval": float(self.poke_interval),
+            "end_from_trigger": self.end_from_trigger,
+            **self.connection_kwargs,
+        }
+
+    @property
+    def _deferral_timeout(self) -> timedelta | None:
+        return timedelta(seconds=self.timeout) if self.timeout else None
+
+    @cached_property
+    def _progress(self) -> ProgressLogger:
+        return ProgressLogger(self.log)
+
+    def _check(self) -> Check:
+        """One check of the rendered wait (a broken rule fails the task first)."""
+        check = rendered(self.wait_cls, self.wait_arguments()).check(self.hook)
+        self._progress(check.description)
+        return check
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        self._validate_rendered()
         # Decide once on the worker: if the answer is already known, no trigger is needed.
-        decision, description = self._poll_through_transient_errors()
-        carry_out(decision)
-        if decision.action == "done":
-            self.log.info("%s", decision.reason)
-            return description
-        self.log.info("%s; deferring to the triggerer", decision.reason)
+        check = self._check()
+        carry_out(check.decision)
+        if check.decision.action == "done":
+            self.log.info("%s", check.decision.reason)
+            return check.description
+        self.log.info("%s; deferring to the triggerer", check.decision.reason)
         from airflow_rds_export import triggers
 
         trigger_cls = getattr(triggers, self.trigger_path.rsplit(".", 1)[1])
         self.defer(
             trigger=trigger_cls(**self.trigger_kwargs()),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout) if self.timeout else None,
+            timeout=self._deferral_timeout,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger fired: apply its decision as a poke would."""
-        return resume_from_event(
-            event, log=self.log, poll_again=self._poll_through_transient_errors
-        )
+        return resume_from_event(event, log=self.log, check_again=self._check)
 
     def poke(self, context: Context) -> PokeReturnValue:
-        self._validate_rendered()
-        decision, description = self._poll_through_transient_errors()
-        carry_out(decision)
-        self.log.info("%s", decision.reason)
-        return PokeReturnValue(is_done=decision.action == "done", xcom_value=description)
-
-    def _poll_through_transient_errors(self) -> tuple[Decision, dict[str, Any] | None]:
-        """Poll; AWS busy or unreachable (after botocore's retries) means "not yet"."""
-        try:
-            return self._poll()
-        except Exception as exc:
-            if not is_transient_error(exc):
-                raise_if_permanent(exc, self.task_id)
-                raise
-            return decide_transient_error(self.task_id, str(exc)), None
-
-    def _validate_rendered(self) -> None:
-        raise NotImplementedError
-
-    def _poll(self) -> tuple[Decision, dict[str, Any] | None]:
-        raise NotImplementedError
+        check = self._check()
+        carry_out(check.decision)
+        self.log.info("%s", check.decision.reason)
+        return PokeReturnValue(
+            is_done=check.decision.action == "done", xcom_value=check.description
+        )
 
 
-class RdsSnapshotReadySensor(_DeferrableSensor):
+class RdsSnapshotReadySensor(_WaitSensor):
     """Wait until an RDS DB snapshot or Aurora cluster snapshot is ``available``.
 
     Name the snapshot (``db_snapshot_identifier``: name or ARN, instance or cluster
@@ -172,6 +156,7 @@ class RdsSnapshotReadySensor(_DeferrableSensor):
         "snapshot_type",
         "created_after",
     )
+    wait_cls = SnapshotReadyWait
     trigger_path = "airflow_rds_export.triggers.RdsSnapshotReadyTrigger"
     ui_color = "#ddbb77"
 
@@ -198,90 +183,24 @@ class RdsSnapshotReadySensor(_DeferrableSensor):
     ) -> None:
         super().__init__(mode=mode, **kwargs)
         self._set_connection(aws_conn_id, region_name, verify, botocore_config)
-        named = [
-            name
-            for name, value in (
-                ("db_snapshot_identifier", db_snapshot_identifier),
-                ("db_instance_identifier", db_instance_identifier),
-                ("db_cluster_identifier", db_cluster_identifier),
-            )
-            if value
-        ]
-        if len(named) != 1:
-            raise InvalidParameterError(
-                "db_snapshot_identifier",
-                db_snapshot_identifier,
-                "give exactly one of db_snapshot_identifier, db_instance_identifier, "
-                f"db_cluster_identifier (got {named or 'none'})",
-            )
         self.db_snapshot_identifier = db_snapshot_identifier
         self.db_instance_identifier = db_instance_identifier
         self.db_cluster_identifier = db_cluster_identifier
         self.snapshot_type = snapshot_type
         self.created_after = created_after
-        self.db_type = validate_policy(db_type, "db_type", (None, "instance", "cluster"))
-        self.on_missing = validate_policy(on_missing, "on_missing", POLICIES)
-        self.on_failure = validate_policy(on_failure, "on_failure", ("fail", "skip"))
-        self._validate(check_literal)
-        self._init_deferral(deferrable, start_from_trigger, end_from_trigger)
+        self.db_type = db_type
+        self.on_missing = on_missing
+        self.on_failure = on_failure
+        self._init_wait(deferrable, start_from_trigger, end_from_trigger)
 
-    def _validate(self, check: Any) -> None:
-        check(self.db_snapshot_identifier, optional(validate_snapshot_identifier))
-        check(
-            self.db_instance_identifier, optional(validate_db_identifier), "db_instance_identifier"
-        )
-        check(self.db_cluster_identifier, optional(validate_db_identifier), "db_cluster_identifier")
-        check(self.snapshot_type, validate_policy, "snapshot_type", SNAPSHOT_TYPES)
-        check(self.created_after, parse_datetime, "created_after")
-
-    def _validate_rendered(self) -> None:
-        self._validate(fail_on_invalid)
-
-    def trigger_kwargs(self) -> dict[str, Any]:
-        created_after = self.created_after
-        if created_after is not None and not isinstance(created_after, str):
-            created_after = created_after.isoformat()
-        return {
-            "db_snapshot_identifier": self.db_snapshot_identifier,
-            "db_instance_identifier": self.db_instance_identifier,
-            "db_cluster_identifier": self.db_cluster_identifier,
-            "snapshot_type": self.snapshot_type,
-            "created_after": created_after,
-            "db_type": self.db_type,
-            "on_missing": self.on_missing,
-            "on_failure": self.on_failure,
-            "poke_interval": float(self.poke_interval),
-            "end_from_trigger": self.end_from_trigger,
-            **self.connection_kwargs,
-        }
-
-    @property
-    def resource(self) -> str:
-        if self.db_snapshot_identifier:
-            return str(self.db_snapshot_identifier)
-        source = self.db_instance_identifier or self.db_cluster_identifier
-        return f"(newest {self.snapshot_type} snapshot of {source})"
-
-    def _poll(self) -> tuple[Decision, dict[str, Any] | None]:
-        if self.db_snapshot_identifier:
-            kind = {"instance": "db", "cluster": "cluster"}.get(self.db_type or "")
-            snapshot = self.hook.describe_snapshot(self.db_snapshot_identifier, kind)
-        else:
-            snapshot = self.hook.find_latest_snapshot(
-                db_instance_identifier=self.db_instance_identifier,
-                db_cluster_identifier=self.db_cluster_identifier,
-                snapshot_type=self.snapshot_type,
-                created_after=parse_datetime(self.created_after, "created_after"),
-            )
-        return judge_snapshot(
-            snapshot,
-            requested=self.resource,
-            on_missing=self.on_missing,
-            on_failure=self.on_failure,
-        )
+    def wait_arguments(self) -> dict[str, Any]:
+        arguments = super().wait_arguments()
+        if isinstance(self.created_after, datetime):  # JSON-friendly for the trigger
+            arguments["created_after"] = self.created_after.isoformat()
+        return arguments
 
 
-class RdsExportTaskStateSensor(_DeferrableSensor):
+class RdsExportTaskStateSensor(_WaitSensor):
     """Wait for an RDS snapshot export to reach a status (``COMPLETE`` by default).
 
     * a status in ``target_statuses``: success;
@@ -314,6 +233,7 @@ class RdsExportTaskStateSensor(_DeferrableSensor):
         "target_statuses",
         "error_statuses",
     )
+    wait_cls = ExportStateWait
     trigger_path = "airflow_rds_export.triggers.RdsExportTaskStateTrigger"
     ui_color = "#ddbb77"
 
@@ -322,7 +242,7 @@ class RdsExportTaskStateSensor(_DeferrableSensor):
         *,
         export_task_identifier: str,
         target_statuses: Sequence[str] = ("complete",),
-        error_statuses: Sequence[str] = tuple(sorted(EXPORT_ERROR_STATUSES)),
+        error_statuses: Sequence[str] = DEFAULT_EXPORT_ERROR_STATUSES,
         on_failure: str = "fail",
         on_missing: str = "reschedule",
         deferrable: bool | None = None,
@@ -340,58 +260,9 @@ class RdsExportTaskStateSensor(_DeferrableSensor):
         self.export_task_identifier = export_task_identifier
         self.target_statuses = _as_list(target_statuses)
         self.error_statuses = _as_list(error_statuses)
-        self.on_failure = validate_policy(on_failure, "on_failure", ("fail", "skip"))
-        self.on_missing = validate_policy(on_missing, "on_missing", POLICIES)
-        self._validate(check_literal)
-        self._init_deferral(deferrable, start_from_trigger, end_from_trigger)
-
-    def _validate(self, check: Any) -> None:
-        check(self.export_task_identifier, validate_export_task_identifier)
-        check(self.target_statuses, validate_statuses, "target_statuses")
-        check(self.error_statuses, validate_statuses, "error_statuses")
-        if not is_unrendered(self.target_statuses) and not is_unrendered(self.error_statuses):
-            check(self.error_statuses, self._check_disjoint)
-
-    def _check_disjoint(self, error_statuses: Any) -> None:
-        validate_disjoint(
-            validate_statuses(self.target_statuses, "target_statuses"),
-            validate_statuses(error_statuses, "error_statuses"),
-            error_field="error_statuses",
-            value=error_statuses,
-        )
-
-    def _validate_rendered(self) -> None:
-        self._validate(fail_on_invalid)
-
-    def trigger_kwargs(self) -> dict[str, Any]:
-        return {
-            "export_task_identifier": self.export_task_identifier,
-            "target_statuses": self.target_statuses,
-            "error_statuses": self.error_statuses,
-            "on_missing": self.on_missing,
-            "on_failure": self.on_failure,
-            "poll_interval": float(self.poke_interval),
-            "max_attempts": None,
-            "end_from_trigger": self.end_from_trigger,
-            **self.connection_kwargs,
-        }
-
-    def _poll(self) -> tuple[Decision, dict[str, Any] | None]:
-        export_task = self.hook.describe_export_task(self.export_task_identifier)
-        if export_task is not None:
-            self._show_progress(export_task)
-        return judge_export(
-            export_task,
-            identifier=self.export_task_identifier,
-            target_statuses=validate_statuses(self.target_statuses, "target_statuses"),
-            error_statuses=validate_statuses(self.error_statuses, "error_statuses"),
-            on_missing=self.on_missing,
-            on_failure=self.on_failure,
-        )
-
-    @cached_property
-    def _show_progress(self) -> ProgressLogger:
-        return ProgressLogger(self.log)
+        self.on_failure = on_failure
+        self.on_missing = on_missing
+        self._init_wait(deferrable, start_from_trigger, end_from_trigger)
 
 
 def _as_list(statuses: Any) -> Any:

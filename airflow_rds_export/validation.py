@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Collection, Iterable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_rds_export.decisions import EXPORT_STATUSES, normalise_status
 
 __all__ = [
     "InvalidParameterError",
+    "check_literal",
     "is_unrendered",
+    "optional",
+    "parse_datetime",
     "validate_bucket_name",
     "validate_export_only",
     "validate_export_task_identifier",
@@ -69,6 +72,35 @@ def is_unrendered(value: Any) -> bool:
         return "{{" in value or "{%" in value
     literal = (int, float, bool, list, tuple, set, frozenset, dict, timedelta, datetime)
     return value is not None and not isinstance(value, literal)
+
+
+def check_literal(value: Any, validate: Callable[..., Any], *args: Any) -> None:
+    """At parse time: run ``validate(value, *args)`` unless only rendering can tell."""
+    if not is_unrendered(value):
+        validate(value, *args)
+
+
+def optional(validate: Callable[..., Any]) -> Callable[..., Any]:
+    """A validator that lets None through (for parameters that may be left out)."""
+
+    def validate_optional(value: Any, *args: Any) -> Any:
+        return None if value is None else validate(value, *args)
+
+    return validate_optional
+
+
+def parse_datetime(value: Any, field: str) -> datetime | None:
+    """A rendered date-time: datetime, ISO 8601 string or empty; naive means UTC."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise InvalidParameterError(field, value, "must be an ISO 8601 date-time") from exc
+    if not isinstance(value, datetime):
+        raise InvalidParameterError(field, value, "must be a datetime or ISO 8601 string")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def validate_export_task_identifier(value: Any, field: str = "export_task_identifier") -> str:

@@ -37,16 +37,6 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
-def harness_module() -> Any:
-    """``tests/airflow_harness.py`` (imported from the tests folder)."""
-    tests = str(REPO / "tests")
-    if tests not in sys.path:
-        sys.path.insert(0, tests)
-    import airflow_harness
-
-    return airflow_harness
-
-
 def machine() -> dict[str, Any]:
     """nproc, CPU model, memory, Python and package versions, date."""
     cpu = "unknown"

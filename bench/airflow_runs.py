@@ -1,7 +1,8 @@
 """Benchmarks 2 and 3: AWS calls per export, and worker occupancy, through real Airflow runs.
 
-Every variant is one DAG run through ``airflow dags test`` (tests/airflow_harness.py),
-against the emulator server, with the same poll interval:
+Every variant is one DAG run through ``airflow dags test`` (the shared harness,
+:mod:`airflow_rds_export.testing.airflow_runs`), against the emulator server, with the same
+poll interval:
 
 * ``official_sensors``: RdsSnapshotExistenceSensor (reschedule) >> RdsStartExportTaskOperator
   (wait_for_completion=False) >> RdsExportTaskExistenceSensor (reschedule);
@@ -37,7 +38,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from _common import harness_module, machine, save
+from _common import machine, save
+
+from airflow_rds_export.testing.airflow_runs import (
+    AirflowHarness,
+    latest_run_id,
+    parse_task_marker,
+    prepare_airflow_home,
+)
 
 BUCKET = "rds-exports"
 PREFIX = "nightly"
@@ -154,17 +162,15 @@ def _worker_seconds(db: Path, dag_id: str) -> dict[str, Any]:
     deferral's trigger runs inside the task's stint. The worker-seconds reported come from
     :func:`_stints_from_log`.
     """
+    run_id = latest_run_id(db, dag_id)
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row
     try:
-        run = con.execute(
-            "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
-        ).fetchone()
         out: dict[str, Any] = {}
         for ti in con.execute(
             "SELECT id, task_id, start_date, end_date, state FROM task_instance "
             "WHERE dag_id = ? AND run_id = ?",
-            (dag_id, run["run_id"]),
+            (dag_id, run_id),
         ).fetchall():
             stints = []
             last_end = None
@@ -193,11 +199,10 @@ class World:
     def __init__(self, tmp: Path) -> None:
         from airflow_rds_export.testing import EmulatorServer, airflow_connection_env
 
-        h = harness_module()
         self.server = EmulatorServer().start()
         self.control = self.server.control
-        self.home = h.prepare_airflow_home(tmp / "home")
-        self.harness = h.AirflowHarness(self.home)
+        self.home = prepare_airflow_home(tmp / "home")
+        self.harness = AirflowHarness(self.home)
         self.env = airflow_connection_env(self.server.endpoint_url)
         self.counter = 0
 
@@ -270,7 +275,6 @@ def _stints_from_log(stdout: str) -> dict[str, dict[str, Any]]:
     import re
 
     line_re = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\dT[\d:.]+)Z? .*?\[DAG TEST\] (?P<what>.*)$")
-    task_re = re.compile(r"(?P<kind>starting|end task) task_id=(?P<task>\S+)")
     out: dict[str, dict[str, Any]] = {}
     current: str | None = None
     opened = trigger_at = 0.0
@@ -281,11 +285,11 @@ def _stints_from_log(stdout: str) -> dict[str, dict[str, Any]]:
             continue
         ts = datetime.fromisoformat(m["ts"]).timestamp()
         what = m["what"]
-        t = task_re.match(what)
-        if t and t["kind"] == "starting":
-            current, opened, deferred = t["task"], ts, 0.0
-        elif t and current == t["task"]:
-            entry = out.setdefault(current, {"seconds": 0.0, "stints": 0, "deferred": 0.0})
+        marker = parse_task_marker(line)
+        if marker is not None and marker.starts:
+            current, opened, deferred = marker.task_id, ts, 0.0
+        elif marker is not None and current == marker.task_id:
+            entry = out.setdefault(marker.task_id, {"seconds": 0.0, "stints": 0, "deferred": 0.0})
             entry["seconds"] += ts - opened - deferred
             entry["deferred"] += deferred
             entry["stints"] += 1

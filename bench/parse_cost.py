@@ -10,7 +10,10 @@ b) Parse time of a DAG folder of 50 export DAGs (snapshot sensor >> start export
    imports ``airflow.sdk`` untimed, then times executing all 50 files as the DAG
    processor does (a module per file). Interleaved, ``--folder-runs`` each; median reported.
 
-Every child gets its own throw-away ``AIRFLOW_HOME``; bytecode caches are as installed.
+Both sides are measured from bytecode: a warm-up import of each side writes the ``.pyc``
+caches first (``PYTHONDONTWRITEBYTECODE`` is dropped from the children's environment), and
+every timed child reports how many of the modules it imported had no cache (0 expected).
+Every child gets its own throw-away ``AIRFLOW_HOME``.
 """
 
 from __future__ import annotations
@@ -34,13 +37,18 @@ MODULES = {
 
 IMPORT_CHILD = textwrap.dedent(
     """
-    import importlib, sys, time
+    import importlib, os, sys, time
     import airflow.sdk  # the baseline every DAG file pays anyway
+    before = set(sys.modules)
     t0 = time.perf_counter()
     for name in sys.argv[1:]:
         importlib.import_module(name)
     elapsed = time.perf_counter() - t0
-    print(elapsed, int("boto3" in sys.modules))
+    # Modules this import loaded from source because no bytecode cache was there.
+    new = [sys.modules[m] for m in set(sys.modules) - before]
+    cached = [getattr(getattr(m, "__spec__", None), "cached", None) for m in new]
+    from_source = sum(1 for c in cached if c and not os.path.exists(c))
+    print(elapsed, int("boto3" in sys.modules), int("airflow.triggers" in sys.modules), from_source)
     """
 )
 
@@ -136,7 +144,11 @@ with DAG(
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AIRFLOW") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
@@ -166,15 +178,21 @@ def main() -> None:
         root = Path(tmp)
         env = _env(root / "home")
         (root / "home").mkdir()
-        _child(IMPORT_CHILD, [], env)  # warm-up: creates airflow.cfg once, fills OS caches
+        # Warm-up: creates airflow.cfg once, writes both sides' bytecode, fills OS caches.
+        for side in ("ours", "official"):
+            _child(IMPORT_CHILD, list(MODULES[side]), env)
 
         imports: dict[str, list[float]] = {"ours": [], "official": []}
         boto3_loaded: dict[str, bool] = {}
+        triggers_loaded: dict[str, bool] = {}
+        from_source: dict[str, int] = {"ours": 0, "official": 0}
         for _ in range(args.runs):
             for side in ("ours", "official"):
-                elapsed, boto = _child(IMPORT_CHILD, list(MODULES[side]), env)
+                elapsed, boto, triggers, uncached = _child(IMPORT_CHILD, list(MODULES[side]), env)
                 imports[side].append(float(elapsed))
                 boto3_loaded[side] = boto == "1"
+                triggers_loaded[side] = triggers == "1"
+                from_source[side] += int(uncached)
 
         sides = {"ours": OURS_DAG, "official": OFFICIAL_DAG, "baseline": EMPTY_DAG}
         folders = {side: root / f"dags_{side}" for side in sides}
@@ -197,6 +215,8 @@ def main() -> None:
         "import_seconds": imports,
         "import_median": {k: median(v) for k, v in imports.items()},
         "boto3_imported": boto3_loaded,
+        "airflow_triggers_imported": triggers_loaded,
+        "modules_imported_without_bytecode": from_source,
         "folder_seconds": folder_times,
         "folder_median": {k: median(v) for k, v in folder_times.items()},
         "machine": machine(),
@@ -211,7 +231,9 @@ def main() -> None:
     im, fm = result["import_median"], result["folder_median"]
     print(
         f"marginal import (median of {args.runs}): ours {im['ours'] * 1000:.1f} ms, "
-        f"official {im['official'] * 1000:.1f} ms, ratio {result['import_ratio']:.3f}"
+        f"official {im['official'] * 1000:.1f} ms, ratio {result['import_ratio']:.3f} "
+        f"(boto3 imported: {boto3_loaded}, airflow.triggers imported: {triggers_loaded}, "
+        f"modules without bytecode: {from_source})"
     )
     print(
         f"{args.dags}-DAG folder (median of {args.folder_runs}): ours {fm['ours']:.3f} s, "

@@ -37,17 +37,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from airflow_runs import (
+from airflow_runs import RunOutput, TaskEvent, run_dags_test
+from scenario import Check, RunSpec, World, build_runs, seed, world_checks
+
+from airflow_rds_export.testing.airflow_runs import (
     AirflowHome,
     DagRunRecord,
-    RunOutput,
-    TaskEvent,
-    TaskRecord,
+    TaskInfo,
     latest_run_id,
+    prepare_airflow_home,
     read_run,
-    run_dags_test,
 )
-from scenario import Check, RunSpec, World, build_runs, seed, world_checks
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = REPO / "example_dags"
@@ -130,7 +130,7 @@ def task_name(spec: RunSpec, task_id: str, map_index: int) -> str:
 # ------------------------------------------------------------------ describing tasks
 
 
-def describe_task(events: Sequence[TaskEvent], record: TaskRecord | None) -> str:
+def describe_task(events: Sequence[TaskEvent], record: TaskInfo | None) -> str:
     """The decision a task took, in one line, from its events (and DB record).
 
     ``deferred 1x [Snapshot X is 'creating' x2]; then: Snapshot X is available``
@@ -249,7 +249,8 @@ def check_run(result: RunResult) -> list[Check]:
                     f"try_number {task.try_number}",
                 )
             )
-        xcom = task.xcom if isinstance(task.xcom, Mapping) else {}
+        returned = record.return_value(expected.task_id, expected.map_index)
+        xcom = returned if isinstance(returned, Mapping) else {}
         if expected.s3_uri is not None:
             checks.append(
                 Check(
@@ -273,14 +274,14 @@ def check_run(result: RunResult) -> list[Check]:
     return checks
 
 
-def _in_run_order(record: DagRunRecord | None, events: Sequence[TaskEvent]) -> list[TaskRecord]:
+def _in_run_order(record: DagRunRecord | None, events: Sequence[TaskEvent]) -> list[TaskInfo]:
     """The run's task instances in the order they started (never-started ones last)."""
     if record is None:
         return []
     first: dict[tuple[str, int], int] = {}
     for index, event in enumerate(events):
         first.setdefault((event.task_id, event.map_index), index)
-    return sorted(record.tasks, key=lambda t: first.get((t.task_id, t.map_index), 1 << 30))
+    return sorted(record.task_instances, key=lambda t: first.get((t.task_id, t.map_index), 1 << 30))
 
 
 def _said(events: Sequence[TaskEvent]) -> str:
@@ -326,14 +327,13 @@ def run_scenario(
     """Set up, seed and run every run of the scenario; fill ``results`` as it goes."""
     from airflow_rds_export.testing import EmulatorServer, airflow_connection_env
 
-    home = AirflowHome(workdir / "airflow-home")
-    home.create()
     logs = workdir / "logs"
-    t0 = time.monotonic()
-    home.migrate(logs / "0-airflow-db-migrate.log")
+    home = prepare_airflow_home(
+        workdir / "airflow-home", use_cache=False, migrate_log=logs / "0-airflow-db-migrate.log"
+    )
     console.step(
         f"Airflow {airflow_version()}: throw-away AIRFLOW_HOME {display_path(home.path)} "
-        f"with SQLite; airflow db migrate done in {time.monotonic() - t0:.1f}s"
+        f"with SQLite; airflow db migrate done in {home.migrate_seconds:.1f}s"
     )
     for spec_file in ("nightly_rds_export.py", "fleet_rds_export.py"):
         shutil.copy(EXAMPLE_DAGS / spec_file, home.dags_folder / spec_file)
@@ -474,8 +474,9 @@ def print_summary(
             tries = f" (try {task.try_number})" if task.try_number > 1 else ""
             prefix = f"  {name:<{NAME_WIDTH}} {str(task.state) + tries:<9} "
             out(prefix, describe_task(events, task), indent=NAME_WIDTH + 13)
-            if isinstance(task.xcom, Mapping) and task.xcom.get("S3Uri"):
-                uri = str(task.xcom["S3Uri"])
+            returned = record.return_value(task.task_id, task.map_index) if record else None
+            if isinstance(returned, Mapping) and returned.get("S3Uri"):
+                uri = str(returned["S3Uri"])
                 if uri not in uris:
                     uris.append(uri)
         all_checks.extend(result.checks)

@@ -203,7 +203,8 @@ class RunSpec:
     after: Callable[[Any], list[Check]] | None = None
     """Checks against the emulator (its control interface) right after the run."""
     inspect: Callable[[Any], list[Check]] | None = None
-    """Checks against the run as the metadata DB recorded it (a ``DagRunRecord``)."""
+    """Checks against the run as the metadata DB recorded it (a
+    :class:`~airflow_rds_export.testing.airflow_runs.DagRunRecord`)."""
 
     def expectation(self, task_id: str, map_index: int) -> TaskExpectation | None:
         """The expectation for a task instance, if the scenario has one."""

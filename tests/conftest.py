@@ -1,8 +1,9 @@
 """Shared pytest fixtures: an isolated Airflow home and a DAG-run harness.
 
 The pytest process itself never imports Airflow for DAG runs: runs happen in a fork-server
-subprocess with a hermetic environment (see :mod:`airflow_harness`), so it does not matter
-whether some plugin imported ``airflow`` earlier with a different configuration.
+subprocess with a hermetic environment (see :mod:`airflow_rds_export.testing.airflow_runs`),
+so it does not matter whether some plugin imported ``airflow`` earlier with a different
+configuration.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Tests that import Airflow in this process get a throw-away home, never ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-rds-export-tests-"))
 
-from airflow_harness import (
+from airflow_rds_export.testing.airflow_runs import (
     AirflowHarness,
     AirflowHome,
     DagRunResult,

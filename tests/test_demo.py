@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from airflow_rds_export.testing.airflow_runs import DagRunRecord
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "demo"
 sys.path.insert(0, str(DEMO))
@@ -159,13 +161,12 @@ def _fake_scenario(state: str) -> Any:
     def fake(console: Any, workdir: Path, timeout: float, results: list[Any], totals: Any) -> None:
         spec = scenario.build_runs(_world())[0]
         result = run_demo.RunResult(1, spec)
-        result.record = airflow_runs.DagRunRecord(
+        result.record = DagRunRecord(
             dag_id=spec.dag_id,
             run_id="manual__x",
             state=state,
             data_interval_start="2026-11-21 00:00:00.000000",
             data_interval_end="2026-11-21 00:00:00.000000",
-            tasks=(),
         )
         results.append(result)
         result.checks = run_demo.check_run(result)

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_harness import prepare_airflow_home
 from e2e.deployment import Deployment
+
+from airflow_rds_export.testing.airflow_runs import prepare_airflow_home
 
 pytestmark = pytest.mark.e2e
 

@@ -125,8 +125,10 @@ def test_snapshots_are_described_by_arn_as_aws_allows(rds: Rds) -> None:
         "analytics-snap", db_cluster_identifier="analytics"
     )
     client = rds.client()
-    for snapshot in (manual, automated):
-        found = client.describe_db_snapshots(DBSnapshotIdentifier=snapshot["DBSnapshotArn"])
+    for snapshot, extra in ((manual, {}), (automated, {"SnapshotType": "automated"})):
+        found = client.describe_db_snapshots(
+            DBSnapshotIdentifier=snapshot["DBSnapshotArn"], **extra
+        )
         assert [s["DBSnapshotArn"] for s in found["DBSnapshots"]] == [snapshot["DBSnapshotArn"]]
     found = client.describe_db_cluster_snapshots(
         DBClusterSnapshotIdentifier=cluster["DBClusterSnapshotArn"]
@@ -243,6 +245,153 @@ def test_automated_cluster_snapshot_naming_and_filters(rds: Rds) -> None:
         DBClusterIdentifier="analytics", SnapshotType="manual"
     )["DBClusterSnapshots"]
     assert [s["DBClusterSnapshotIdentifier"] for s in manual] == ["analytics-snap"]
+
+
+AUTOMATED_NAME = "rds:orders-2026-11-20-03-00"
+AUTOMATED_CLUSTER_NAME = "rds:analytics-2026-11-20-03-00"
+
+
+def make_both_kinds(rds: Rds) -> dict[str, dict[str, Any]]:
+    """A manual and an automated snapshot of instance ``orders`` and of cluster
+    ``analytics``."""
+    rds.control.create_db_instance("orders")
+    rds.control.create_db_cluster("analytics")
+    taken_at = datetime(2026, 11, 20, 3, 0, tzinfo=timezone.utc)
+    return {
+        "manual": rds.control.create_db_snapshot("orders-manual", "orders"),
+        "automated": rds.control.create_automated_snapshot("orders", taken_at),
+        "cluster-manual": rds.control.create_db_cluster_snapshot("analytics-snap", "analytics"),
+        "cluster-automated": rds.control.create_automated_cluster_snapshot("analytics", taken_at),
+    }
+
+
+def assert_snapshot_type_required(excinfo: pytest.ExceptionInfo[ClientError]) -> None:
+    assert error_of(excinfo) == ("InvalidParameterCombination", 400)
+    assert "SnapshotType parameter must also be specified" in str(
+        excinfo.value.response["Error"]["Message"]
+    )
+
+
+def test_automated_snapshot_by_identifier_requires_snapshot_type(rds: Rds) -> None:
+    snapshots = make_both_kinds(rds)
+    client = rds.client()
+    for identifier in (AUTOMATED_NAME, snapshots["automated"]["DBSnapshotArn"]):
+        with pytest.raises(ClientError) as excinfo:
+            client.describe_db_snapshots(DBSnapshotIdentifier=identifier)
+        assert_snapshot_type_required(excinfo)
+        assert identifier in excinfo.value.response["Error"]["Message"]
+        found = client.describe_db_snapshots(
+            DBSnapshotIdentifier=identifier, SnapshotType="automated"
+        )["DBSnapshots"]
+        assert [s["DBSnapshotIdentifier"] for s in found] == [AUTOMATED_NAME]
+    # A snapshot-type filter is not the SnapshotType parameter the rule asks for.
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_db_snapshots(
+            DBSnapshotIdentifier=AUTOMATED_NAME,
+            Filters=[{"Name": "snapshot-type", "Values": ["automated"]}],
+        )
+    assert_snapshot_type_required(excinfo)
+    # Manual snapshots need no SnapshotType; the wrong type finds nothing.
+    manual = client.describe_db_snapshots(DBSnapshotIdentifier="orders-manual")["DBSnapshots"]
+    assert [s["SnapshotType"] for s in manual] == ["manual"]
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_db_snapshots(DBSnapshotIdentifier=AUTOMATED_NAME, SnapshotType="manual")
+    assert error_of(excinfo) == ("DBSnapshotNotFound", 404)
+
+
+def test_automated_cluster_snapshot_by_identifier_requires_snapshot_type(rds: Rds) -> None:
+    snapshots = make_both_kinds(rds)
+    client = rds.client()
+    arn = snapshots["cluster-automated"]["DBClusterSnapshotArn"]
+    assert arn.endswith(f":cluster-snapshot:{AUTOMATED_CLUSTER_NAME}")
+    for identifier in (AUTOMATED_CLUSTER_NAME, arn):
+        with pytest.raises(ClientError) as excinfo:
+            client.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=identifier)
+        assert_snapshot_type_required(excinfo)
+        assert "DBClusterSnapshotIdentifier" in excinfo.value.response["Error"]["Message"]
+        found = client.describe_db_cluster_snapshots(
+            DBClusterSnapshotIdentifier=identifier, SnapshotType="automated"
+        )["DBClusterSnapshots"]
+        assert [s["DBClusterSnapshotIdentifier"] for s in found] == [AUTOMATED_CLUSTER_NAME]
+    manual = client.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier="analytics-snap")
+    assert [s["SnapshotType"] for s in manual["DBClusterSnapshots"]] == ["manual"]
+
+
+def test_refused_describe_is_counted_and_does_not_poll(rds: Rds) -> None:
+    rds.control.create_db_instance("orders")
+    rds.control.create_automated_snapshot(
+        "orders", datetime(2026, 11, 20, 3, 0), ready_after_polls=1
+    )
+    client = rds.client()
+    rds.control.reset_calls()
+    with pytest.raises(ClientError):
+        client.describe_db_snapshots(DBSnapshotIdentifier=AUTOMATED_NAME)
+    assert rds.control.calls() == {"DescribeDBSnapshots": 1}
+    statuses = [
+        client.describe_db_snapshots(DBSnapshotIdentifier=AUTOMATED_NAME, SnapshotType="automated")[
+            "DBSnapshots"
+        ][0]["Status"]
+        for _ in range(2)
+    ]
+    assert statuses == ["creating", "available"]
+
+
+def test_id_filter_returns_both_types_unless_snapshot_type_narrows(rds: Rds) -> None:
+    make_both_kinds(rds)
+    client = rds.client()
+    both = [AUTOMATED_NAME, "orders-manual"]
+
+    def names(**arguments: Any) -> list[str]:
+        snapshots = client.describe_db_snapshots(**arguments)["DBSnapshots"]
+        return sorted(s["DBSnapshotIdentifier"] for s in snapshots)
+
+    # "If you don't specify a SnapshotType value, then both automated and manual snapshots
+    # are returned" (DescribeDBSnapshots API reference).
+    by_id = [{"Name": "db-snapshot-id", "Values": both}]
+    assert names(Filters=by_id) == sorted(both)
+    only_automated = [{"Name": "db-snapshot-id", "Values": [AUTOMATED_NAME]}]
+    assert names(Filters=only_automated) == [AUTOMATED_NAME]
+    assert names(Filters=by_id, SnapshotType="automated") == [AUTOMATED_NAME]
+    assert names(Filters=by_id, SnapshotType="manual") == ["orders-manual"]
+    typed = [{"Name": "snapshot-type", "Values": ["automated", "manual"]}]
+    assert names(Filters=by_id + typed) == sorted(both)
+    # SnapshotType narrows a snapshot-type filter (moto alone would add them up).
+    assert names(Filters=by_id + typed, SnapshotType="automated") == [AUTOMATED_NAME]
+    manual_only = [{"Name": "snapshot-type", "Values": ["manual"]}]
+    assert names(Filters=by_id + manual_only, SnapshotType="automated") == []
+
+
+def test_cluster_id_filter_returns_both_types_unless_snapshot_type_narrows(rds: Rds) -> None:
+    make_both_kinds(rds)
+    client = rds.client()
+    both = [AUTOMATED_CLUSTER_NAME, "analytics-snap"]
+
+    def names(**arguments: Any) -> list[str]:
+        snapshots = client.describe_db_cluster_snapshots(**arguments)["DBClusterSnapshots"]
+        return sorted(s["DBClusterSnapshotIdentifier"] for s in snapshots)
+
+    by_id = [{"Name": "db-cluster-snapshot-id", "Values": both}]
+    assert names(Filters=by_id) == sorted(both)
+    assert names(Filters=by_id, SnapshotType="automated") == [AUTOMATED_CLUSTER_NAME]
+    typed = [{"Name": "snapshot-type", "Values": ["automated"]}]
+    assert names(Filters=by_id + typed) == [AUTOMATED_CLUSTER_NAME]
+
+
+def test_snapshot_type_selects_one_kind(rds: Rds) -> None:
+    make_both_kinds(rds)
+    client = rds.client()
+
+    def types(method: str, key: str, **arguments: Any) -> list[str]:
+        return sorted(s["SnapshotType"] for s in getattr(client, method)(**arguments)[key])
+
+    db = ("describe_db_snapshots", "DBSnapshots")
+    cluster = ("describe_db_cluster_snapshots", "DBClusterSnapshots")
+    for method, key in (db, cluster):
+        assert types(method, key) == ["automated", "manual"]  # no type: both kinds
+        assert types(method, key, SnapshotType="automated") == ["automated"]
+        assert types(method, key, SnapshotType="manual") == ["manual"]
+    assert types(*db, DBInstanceIdentifier="orders", SnapshotType="automated") == ["automated"]
+    assert types(*cluster, DBClusterIdentifier="analytics", SnapshotType="manual") == ["manual"]
 
 
 # --------------------------------------------------------------- export lifecycle
@@ -638,6 +787,74 @@ def test_server_error(rds: Rds) -> None:
             client.describe_export_tasks()
         assert error_of(excinfo) == ("ServiceUnavailable", 503)
     assert client.describe_export_tasks()["ExportTasks"] == []
+
+
+ACCESS_DENIED = (
+    "User: arn:aws:sts::123456789012:assumed-role/airflow/worker is not authorized to "
+    "perform: rds:DescribeExportTasks on resource: arn:aws:rds:us-east-1:123456789012:"
+    "export-task:x because no identity-based policy allows the rds:DescribeExportTasks action"
+)
+
+
+def test_refuse_answers_with_the_named_aws_error(rds: Rds) -> None:
+    make_source(rds)
+    client = rds.client()
+    rds.control.refuse(
+        "DescribeExportTasks", code="AccessDenied", message=ACCESS_DENIED, status=403
+    )
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_export_tasks()
+    assert error_of(excinfo) == ("AccessDenied", 403)
+    assert excinfo.value.response["Error"]["Message"] == ACCESS_DENIED
+    assert excinfo.value.response["Error"]["Type"] == "Sender"
+    assert client.describe_export_tasks()["ExportTasks"] == []  # count=1: the next call only
+
+    kms_message = "The specified KMS key arn:aws:kms:us-east-1:123456789012:key/k is disabled."
+    rds.control.refuse("DescribeDBSnapshots", code="KMSKeyNotAccessibleFault", message=kms_message)
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_db_snapshots(DBSnapshotIdentifier="orders-manual")
+    assert error_of(excinfo) == ("KMSKeyNotAccessibleFault", 400)
+    assert excinfo.value.response["Error"]["Message"] == kms_message
+    assert isinstance(excinfo.value, client.exceptions.KMSKeyNotAccessibleFault)
+    assert client.describe_db_snapshots(DBSnapshotIdentifier="orders-manual")["DBSnapshots"]
+
+
+def test_refuse_count_operation_and_default_message(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    rds.control.refuse(code="AccessDenied", status=403, count=2)
+    outcomes = []
+    for call in (
+        client.describe_db_snapshots,
+        client.describe_export_tasks,
+        client.describe_export_tasks,
+    ):
+        try:
+            call()
+            outcomes.append("ok")
+        except ClientError as error:
+            response = error.response
+            status = response["ResponseMetadata"]["HTTPStatusCode"]
+            outcomes.append(f"{response['Error']['Code']}/{status}: {response['Error']['Message']}")
+    assert outcomes == ["AccessDenied/403: Injected AccessDenied"] * 2 + ["ok"]
+    # A refused request is not carried out.
+    rds.control.refuse(
+        "StartExportTask", code="IamRoleMissingPermissions", message="no s3:PutObject"
+    )
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "exp-refused")
+    assert error_of(excinfo) == ("IamRoleMissingPermissions", 400)
+    assert rds.control.export_tasks() == []
+    assert rds.control.calls()["StartExportTask"] == 1
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"code": ""}, {"code": "AccessDenied", "status": 500}, {"code": "AccessDenied", "count": 0}],
+)
+def test_refuse_rejects_bad_arguments(rds: Rds, arguments: dict[str, Any]) -> None:
+    with pytest.raises(EmulatorControlError):
+        rds.control.refuse("DescribeExportTasks", **arguments)
 
 
 def test_lost_response_means_the_request_took_effect(rds: Rds) -> None:

@@ -10,14 +10,19 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from airflow_rds_export.testing import (
     CONTROL_METHODS,
     EmulatorControl,
+    EmulatorControlError,
     EmulatorServer,
+    FlakyProxy,
     RdsEmulator,
     RemoteControl,
     airflow_connection_env,
@@ -71,6 +76,66 @@ def test_aws_generic_hook_talks_to_the_server(
         "snapshots": ["orders-manual"],
     }
     assert rds_emulator_server.control.calls() == {"DescribeDBSnapshots": 1}
+
+
+def _client(endpoint_url: str, **config: Any) -> Any:
+    return boto3.client(
+        "rds",
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(**config),
+    )
+
+
+def test_refuse_over_http_reaches_botocore_as_that_client_error(
+    rds_emulator_server: EmulatorServer,
+) -> None:
+    control = rds_emulator_server.control
+    control.create_db_instance("orders")
+    control.create_db_snapshot("orders-manual", db_instance_identifier="orders")
+    # A retrying client, as the hook uses: a refusal is not retried, so one call arrives.
+    client = _client(rds_emulator_server.endpoint_url, retries={"mode": "standard"})
+    message = (
+        "User: arn:aws:sts::123456789012:assumed-role/airflow/worker is not authorized to "
+        "perform: rds:DescribeExportTasks on resource: arn:aws:rds:us-east-1:123456789012:"
+        "export-task:x because no identity-based policy allows the rds:DescribeExportTasks "
+        "action <&> \u00e9"
+    )
+    control.refuse("DescribeExportTasks", code="AccessDenied", message=message, status=403)
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_export_tasks()
+    error = excinfo.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "AccessDenied",
+        403,
+    )
+    assert error["Error"]["Message"] == message
+    assert control.calls() == {"DescribeExportTasks": 1}
+
+    control.refuse("DescribeDBSnapshots", code="KMSKeyNotAccessibleFault", message="key gone")
+    with pytest.raises(client.exceptions.KMSKeyNotAccessibleFault) as kms:
+        client.describe_db_snapshots(DBSnapshotIdentifier="orders-manual")
+    assert kms.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert kms.value.response["Error"]["Message"] == "key gone"
+    assert client.describe_db_snapshots(DBSnapshotIdentifier="orders-manual")["DBSnapshots"]
+    with pytest.raises(EmulatorControlError, match="4xx"):
+        control.refuse("DescribeDBSnapshots", code="InternalFailure", status=500)
+
+
+def test_flaky_proxy_refuses_connections_while_down(rds_emulator_server: EmulatorServer) -> None:
+    with FlakyProxy(rds_emulator_server.port) as proxy:
+        client = _client(proxy.endpoint_url, retries={"total_max_attempts": 1})
+        assert client.describe_export_tasks()["ExportTasks"] == []
+        port = proxy.port
+        proxy.go_down()
+        with pytest.raises(EndpointConnectionError):
+            client.describe_export_tasks()
+        proxy.come_back()
+        assert proxy.port == port
+        assert client.describe_export_tasks()["ExportTasks"] == []
+    assert rds_emulator_server.control.calls() == {"DescribeExportTasks": 2}
 
 
 def test_restart_keeps_the_port_and_loses_state(rds_emulator_server: EmulatorServer) -> None:

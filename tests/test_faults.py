@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow_harness import AirflowHarness, DagRunResult
 from conftest import ExportWorld, Ledger
 from scenarios import EXPECTED, lifecycle
+
+from airflow_rds_export.testing.airflow_runs import AirflowHarness, DagRunResult
 
 RunDag = Callable[..., DagRunResult]
 

@@ -1,4 +1,4 @@
-"""Self-tests of the DAG-run harness (``tests/airflow_harness.py``).
+"""Self-tests of the DAG-run harness (``airflow_rds_export.testing.airflow_runs``).
 
 Each test runs a tiny DAG through ``airflow dags test`` and asserts on what Airflow recorded.
 State shared between task tries (poke counters, ...) lives in files under ``HARNESS_STATE``
@@ -12,7 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from airflow_harness import AirflowHarness, DagRunResult, DagRunTimeout, HarnessError
+
+from airflow_rds_export.testing.airflow_runs import (
+    AirflowHarness,
+    DagRunResult,
+    DagRunTimeout,
+    HarnessError,
+)
 
 RunDag = Callable[..., DagRunResult]
 

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow_harness import AirflowHarness, DagRunResult
 from conftest import ExportWorld
 from scenarios import dag
+
+from airflow_rds_export.testing.airflow_runs import AirflowHarness, DagRunResult
 
 RunDag = Callable[..., DagRunResult]
 

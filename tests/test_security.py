@@ -9,9 +9,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-from airflow_harness import DagRunResult
 from conftest import ExportWorld
 from scenarios import EXPECTED, lifecycle
+
+from airflow_rds_export.testing.airflow_runs import DagRunResult
 
 RunDag = Callable[..., DagRunResult]
 REPO = Path(__file__).resolve().parent.parent

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from airflow_harness import DagRunResult
 from conftest import ExportWorld
 from scenarios import dag
+
+from airflow_rds_export.testing.airflow_runs import DagRunResult
 
 RunDag = Callable[..., DagRunResult]
 

@@ -336,20 +336,34 @@ def test_snapshot_survives_server_errors(emu: Emu, monkeypatch: pytest.MonkeyPat
     assert emu.control.calls()["DescribeDBSnapshots"] == 8
 
 
-def test_non_transient_error_is_raised(emu: Emu) -> None:
-    """An AccessDenied-like permanent error is not waited out forever: run() raises."""
-    from botocore.exceptions import ClientError
-
+def test_permission_error_fails_at_once_with_the_remedy(emu: Emu) -> None:
+    """AccessDenied after the task deferred (the policy changed): the same message as on a
+    worker, naming the denied action and the remedy; never a raw botocore traceback."""
+    emu.control.refuse(
+        "DescribeDBSnapshots",
+        code="AccessDenied",
+        message="User: arn:aws:sts::123456789012:assumed-role/airflow/t is not authorized to "
+        "perform: rds:DescribeDBSnapshots on resource: arn:aws:rds:us-east-1:123456789012:x",
+        status=403,
+        count=10,
+    )
     trigger = RdsSnapshotReadyTrigger(
         db_instance_identifier="orders", snapshot_type="automated", poll_interval=POLL
     )
+    action, reason, _ = decision_of(run_trigger(trigger))
+    assert action == "fail"
+    assert "AccessDenied" in reason and "rds:DescribeDBSnapshots" in reason
+    assert "To do:" in reason
+    assert emu.control.calls()["DescribeDBSnapshots"] == 1  # not retried
 
-    async def denied(*args: Any, **kwargs: Any) -> Any:
-        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "Describe")
 
-    trigger._poll = denied  # type: ignore[method-assign]
-    with pytest.raises(ClientError, match="AccessDenied"):
-        run_trigger(trigger)
+def test_unknown_error_is_raised(emu: Emu) -> None:
+    """An error no rule knows is not waited out forever, nor guessed at: run() raises."""
+    from botocore.exceptions import ClientError
+
+    emu.control.refuse("DescribeExportTasks", code="SomethingNew", message="new", count=10)
+    with pytest.raises(ClientError, match="SomethingNew"):
+        run_trigger(export_trigger("orders-unknown"))
 
 
 # --- end_from_trigger -------------------------------------------------------------------

@@ -10,8 +10,9 @@ patched                            what changes
 ``RDSResponse.call_action``        counts every RDS action; injected faults answer first
 ``RDSResponse.describe_export_``   honours ``SourceArn``, ``SourceType``, ``Filters``,
 ``tasks``                          ``Marker``/``MaxRecords``; one call = one poll per task
-``RDSResponse.describe_db_``       one call = one poll of every snapshot it returns
-``(cluster_)snapshots``
+``RDSResponse.describe_db_``       automated snapshot named without ``SnapshotType``:
+``(cluster_)snapshots``            ``InvalidParameterCombination``; ``SnapshotType``
+                                   narrows filters; one call = one poll per snapshot
 ``RDSBackend.create_db_``          new snapshots start ``creating`` per the default pacing
 ``(cluster_)snapshot``
 ``RDSBackend.start_export_task``   AWS validation (identifier, ExportOnly, prefix, source,
@@ -46,6 +47,7 @@ from moto.rds.exceptions import (
     DBSnapshotNotFoundFault,
     ExportTaskAlreadyExistsError,
     ExportTaskNotFoundError,
+    InvalidParameterCombination,
     InvalidParameterValue,
 )
 from moto.rds.models import DBCluster, DBClusterSnapshot, DBSnapshot, ExportTask, RDSBackend
@@ -672,19 +674,96 @@ def _describe_export_tasks_response(self: RDSResponse) -> ActionResult:
     return ActionResult({"ExportTasks": page, "Marker": marker})
 
 
-def _wrap_describe_snapshots(
-    original: Callable[[RDSResponse], ActionResult], result_key: str
-) -> Callable[[RDSResponse], ActionResult]:
-    def describe(self: RDSResponse) -> ActionResult:
-        result = original(self)
-        payload = result.result
-        if isinstance(payload, dict):
-            with STATE.lock:
-                for snapshot in payload.get(result_key) or []:
-                    poll_snapshot(snapshot)
-        return result
+@dataclass(frozen=True)
+class _SnapshotApi:
+    """What tells DescribeDBSnapshots and DescribeDBClusterSnapshots apart."""
 
-    describe.__doc__ = original.__doc__
+    identifier_parameter: str  # DBSnapshotIdentifier / DBClusterSnapshotIdentifier
+    source_parameter: str  # DBInstanceIdentifier / DBClusterIdentifier
+    backend_method: str
+    result_key: str
+
+
+_DB_SNAPSHOTS = _SnapshotApi(
+    "DBSnapshotIdentifier",
+    "DBInstanceIdentifier",
+    "describe_db_snapshots",
+    "DBSnapshots",
+)
+_CLUSTER_SNAPSHOTS = _SnapshotApi(
+    "DBClusterSnapshotIdentifier",
+    "DBClusterIdentifier",
+    "describe_db_cluster_snapshots",
+    "DBClusterSnapshots",
+)
+#: SnapshotType values that select by the snapshot's own type (moto unions them with a
+#: ``snapshot-type`` filter; AWS applies both).
+_OWN_SNAPSHOT_TYPES = frozenset({"automated", "manual"})
+
+
+def _snapshot_name(identifier: str) -> str:
+    """The snapshot name in an identifier: the name itself, or an ARN's last part.
+
+    ``arn:aws:rds:<region>:<account>:snapshot:rds:orders-2026-11-20-03-00`` ->
+    ``rds:orders-2026-11-20-03-00`` (the name of an automated snapshot holds a ``:``).
+    """
+    if identifier.startswith("arn:"):
+        parts = identifier.split(":", 6)
+        if len(parts) == 7:
+            return parts[6]
+    return identifier
+
+
+def _names_automated_snapshot(identifier: str) -> bool:
+    """Whether a snapshot name or ARN is an automated snapshot's (``rds:...``)."""
+    return _snapshot_name(identifier).lower().startswith("rds:")
+
+
+def _refuse_automated_without_type(api: _SnapshotApi, identifier: str) -> None:
+    # "If this identifier is for an automated snapshot, the SnapshotType parameter must
+    # also be specified" (API reference, DescribeDB(Cluster)Snapshots). ASSUMPTION: the
+    # reference names the rule but not the error; the emulator answers with RDS's code for
+    # parameters that do not go together (HTTP 400) and its own message.
+    raise InvalidParameterCombination(
+        f"{api.identifier_parameter} {identifier} is for an automated snapshot, so the "
+        "SnapshotType parameter must also be specified (SnapshotType=automated)."
+    )
+
+
+def _describe_snapshots_response(api: _SnapshotApi) -> Callable[[RDSResponse], ActionResult]:
+    """DescribeDB(Cluster)Snapshots as AWS answers it; one call = one poll per snapshot.
+
+    On top of moto: an automated snapshot named without ``SnapshotType`` is refused; and
+    ``SnapshotType`` narrows a ``snapshot-type`` filter instead of adding to it. Without
+    ``SnapshotType`` "both automated and manual snapshots are returned" (API reference),
+    filtered by id or not.
+    """
+
+    def describe(self: RDSResponse) -> ActionResult:
+        params = self.params
+        identifier = params.get(api.identifier_parameter)
+        snapshot_type = params.get("SnapshotType")
+        if identifier and snapshot_type is None and _names_automated_snapshot(identifier):
+            _refuse_automated_without_type(api, identifier)
+        filters: dict[str, list[str]] = {}
+        for entry in params.get("Filters") or []:
+            filters.setdefault(entry["Name"], []).extend(entry.get("Values") or [])
+        with STATE.lock:
+            snapshots = getattr(self.backend, api.backend_method)(
+                params.get(api.source_parameter),
+                identifier,
+                snapshot_type,
+                {name: list(values) for name, values in filters.items()},
+            )
+            if snapshot_type in _OWN_SNAPSHOT_TYPES:
+                wanted = set(filters.get("snapshot-type") or [snapshot_type]) & {snapshot_type}
+                snapshots = [s for s in snapshots if s.snapshot_type in wanted]
+            for snapshot in snapshots:
+                poll_snapshot(snapshot)
+        return ActionResult({api.result_key: snapshots})
+
+    describe.__name__ = api.backend_method
+    describe.__doc__ = getattr(RDSResponse, api.backend_method).__doc__
     return describe
 
 
@@ -698,9 +777,8 @@ def _accept_arn(original: Callable[..., Any]) -> Callable[..., Any]:
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        if db_snapshot_identifier and db_snapshot_identifier.startswith("arn:"):
-            resource = db_snapshot_identifier.split(":", 5)[5]
-            db_snapshot_identifier = resource.split(":", 1)[1] if ":" in resource else resource
+        if db_snapshot_identifier:
+            db_snapshot_identifier = _snapshot_name(db_snapshot_identifier)
         return original(self, source_identifier, db_snapshot_identifier, *args, **kwargs)
 
     describe.__doc__ = original.__doc__
@@ -754,17 +832,11 @@ def install() -> None:
             return
         _patch(RDSResponse, "call_action", _wrap_call_action(RDSResponse.call_action))
         _patch(RDSResponse, "describe_export_tasks", _describe_export_tasks_response)
-        _patch(
-            RDSResponse,
-            "describe_db_snapshots",
-            _wrap_describe_snapshots(RDSResponse.describe_db_snapshots, "DBSnapshots"),
-        )
+        _patch(RDSResponse, "describe_db_snapshots", _describe_snapshots_response(_DB_SNAPSHOTS))
         _patch(
             RDSResponse,
             "describe_db_cluster_snapshots",
-            _wrap_describe_snapshots(
-                RDSResponse.describe_db_cluster_snapshots, "DBClusterSnapshots"
-            ),
+            _describe_snapshots_response(_CLUSTER_SNAPSHOTS),
         )
         _patch(RDSBackend, "describe_db_snapshots", _accept_arn(RDSBackend.describe_db_snapshots))
         _patch(

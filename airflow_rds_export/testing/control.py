@@ -53,6 +53,7 @@ CONTROL_METHODS: tuple[str, ...] = (
     "fail_export",
     "throttle",
     "server_error",
+    "refuse",
     "hang",
     "lose_response",
     "clear_faults",
@@ -465,6 +466,39 @@ class EmulatorControl:
         if not 500 <= status <= 599:
             raise EmulatorControlError("status must be a 5xx code")
         STATE.faults.add(FaultRule("server_error", operation, count, status=status))
+
+    @_control_errors
+    def refuse(
+        self,
+        operation: str = "*",
+        *,
+        code: str,
+        message: str | None = None,
+        status: int = 400,
+        count: int = 1,
+    ) -> None:
+        """Answer the next ``count`` calls of ``operation`` with the AWS error ``code``.
+
+        The answer is an RDS Query-protocol error (``<ErrorResponse>``, HTTP ``status``,
+        4xx) carrying ``code`` and ``message``, so botocore raises ``ClientError`` with
+        them. For permission and configuration errors, e.g.
+        ``refuse("DescribeExportTasks", code="AccessDenied", message="User: ... is not
+        authorized to perform: rds:DescribeExportTasks ...", status=403)`` or
+        ``refuse("DescribeDBSnapshots", code="KMSKeyNotAccessibleFault", message=...)``.
+        The request is not carried out. ``message`` defaults to ``"Injected <code>"``.
+        """
+        if not code:
+            raise EmulatorControlError("code must name an AWS error code")
+        if not 400 <= status <= 499:
+            raise EmulatorControlError(
+                "status must be a 4xx code (use server_error for 5xx answers)"
+            )
+        if count < 1:
+            raise EmulatorControlError("count must be at least 1")
+        text = f"Injected {code}" if message is None else message
+        STATE.faults.add(
+            FaultRule("refuse", operation, count, status=status, code=code, message=text)
+        )
 
     @_control_errors
     def hang(self, operation: str = "*", count: int = 1, seconds: float = 5.0) -> None:

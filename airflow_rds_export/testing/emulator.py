@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from . import backend
@@ -43,12 +41,7 @@ class RdsEmulator(EmulatorControl):
         backend.STATE.hang_mode = "timeout"
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         backend.STATE.reset()
         backend.uninstall()
         mock, self._mock = self._mock, None

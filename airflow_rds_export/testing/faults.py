@@ -6,9 +6,10 @@ in-process moto and for the server subprocess:
 
 * each request is counted under its action name (``DescribeExportTasks``, ...);
 * the first matching :class:`FaultRule` may answer instead of moto: a ``Throttling``
-  error ("Rate exceeded", HTTP 400, as AWS throttles), a 5xx, or silence (a hang); or
-  let moto act and then lose its answer (a 500 after the work is done, as when a
-  connection drops or a worker dies right after AWS accepted a request).
+  error ("Rate exceeded", HTTP 400, as AWS throttles), a 5xx, any 4xx AWS error a test
+  names (a refusal: ``AccessDenied`` 403, ``KMSKeyNotAccessibleFault`` 400, ...), or
+  silence (a hang); or let moto act and then lose its answer (a 500 after the work is
+  done, as when a connection drops or a worker dies right after AWS accepted a request).
 
 Rules match one action name or ``"*"`` and end after ``count`` calls, after ``seconds``,
 or when cleared. A ``fraction`` rule is deterministic: with ``fraction=0.5`` exactly every
@@ -39,7 +40,7 @@ __all__ = [
 
 RDS_XML_NAMESPACE = "http://rds.amazonaws.com/doc/2014-10-31/"
 
-FaultKind = Literal["throttle", "server_error", "hang", "lose_response"]
+FaultKind = Literal["throttle", "server_error", "refuse", "hang", "lose_response"]
 
 _SERVER_ERROR_CODES = {500: "InternalFailure", 502: "BadGateway", 503: "ServiceUnavailable"}
 
@@ -74,6 +75,9 @@ class FaultRule:
     until: float | None = None
     status: int = 400
     hang_seconds: float = 0.0
+    #: ``refuse`` only: the error code and message to answer with.
+    code: str = ""
+    message: str = ""
     _accumulated: float = field(default=0.0, repr=False)
 
     def matches(self, action: str) -> bool:
@@ -151,6 +155,8 @@ class FaultInjector:
         if rule.kind == "server_error":
             code = _SERVER_ERROR_CODES.get(rule.status, "InternalFailure")
             return query_error_response(code, f"Injected HTTP {rule.status}", rule.status)
+        if rule.kind == "refuse":
+            return query_error_response(rule.code, rule.message, rule.status)
         if rule.kind == "lose_response":
             raise ResponseLost()
         raise HangRequested(rule.hang_seconds)

@@ -3,7 +3,9 @@
 Stopping the emulator server itself would lose its state (moto keeps it in memory), so
 network outages are played here instead: :meth:`FlakyProxy.go_down` closes the listening
 socket (new connections are refused) and resets every open one; :meth:`FlakyProxy.come_back`
-listens again on the same port. Point the Airflow connection at :attr:`FlakyProxy.endpoint_url`.
+listens again on the same port; :meth:`FlakyProxy.reset_next` answers the next requests with
+a TCP reset (a connection dropped mid-call). Point the Airflow connection at
+:attr:`FlakyProxy.endpoint_url`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import contextlib
 import socket
 import threading
 import time
-from types import TracebackType
 
 __all__ = ["FlakyProxy"]
 
@@ -26,6 +27,7 @@ class FlakyProxy:
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._resets = 0
 
     @property
     def endpoint_url(self) -> str:
@@ -61,12 +63,12 @@ class FlakyProxy:
         with self._lock:
             connections, self._connections = self._connections, set()
         for connection in connections:
-            with contextlib.suppress(OSError):
-                # Linger 0: close with a TCP reset, as a dropped connection looks.
-                connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                )
-                connection.close()
+            _close_with_reset(connection)
+
+    def reset_next(self, count: int = 1) -> None:
+        """Reset the next ``count`` connections once their request arrives, unanswered."""
+        with self._lock:
+            self._resets += count
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -74,6 +76,11 @@ class FlakyProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # listener closed: down
+            with self._lock:
+                reset, self._resets = self._resets > 0, max(self._resets - 1, 0)
+            if reset:
+                threading.Thread(target=_reset_after_request, args=(client,), daemon=True).start()
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -102,10 +109,22 @@ class FlakyProxy:
         self.come_back()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.go_down()
+
+
+def _reset_after_request(connection: socket.socket) -> None:
+    """Read what the client sends, then close with a TCP reset instead of an answer."""
+    with contextlib.suppress(OSError):
+        connection.settimeout(5)
+        connection.recv(65536)
+    _close_with_reset(connection)
+
+
+def _close_with_reset(connection: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        # Linger 0: close with a TCP reset, as a dropped connection looks.
+        connection.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+        )
+        connection.close()

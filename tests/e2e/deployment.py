@@ -8,7 +8,8 @@ LocalExecutor on SQLite (it no longer refuses the combination), which is all thi
 The API server also serves the Execution API that LocalExecutor workers and the triggerer
 call, so every process gets the same ``execution_api_server_url`` and JWT secret.
 
-Only the standard library is imported here; the metadata DB is read with ``sqlite3``.
+Only the standard library is imported here (and the harness module, which imports nothing
+more); the metadata DB is read with ``sqlite3``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+from airflow_rds_export.testing.airflow_runs import airflow_bin
 
 __all__ = ["COMPONENTS", "Deployment", "DeploymentError", "free_port"]
 
@@ -44,11 +46,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _airflow_bin() -> str:
-    candidate = Path(sys.executable).with_name("airflow")
-    return str(candidate) if candidate.exists() else "airflow"
 
 
 class Deployment:
@@ -105,7 +102,7 @@ class Deployment:
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         """Start component ``name`` (``airflow <name>``) in its own process group."""
-        args = [_airflow_bin(), name]
+        args = [airflow_bin(), name]
         if name == "api-server":
             args += ["--port", str(self.port), "--host", "127.0.0.1"]
         log = open(self.log_path(name), "ab")  # noqa: SIM115 - closed in stop()

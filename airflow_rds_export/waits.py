@@ -1,0 +1,348 @@
+"""Waits as data: what to describe, how to validate it, and how to judge the answer.
+
+A wait spec is a frozen, JSON-serialisable description of one wait (a snapshot becoming
+available, an export reaching a status). It validates its rendered arguments, describes
+its resource through :class:`~airflow_rds_export.hooks.RdsExportHook` (blocking or async,
+alone or batched with other waits by :mod:`airflow_rds_export.polling`), and judges the
+answer, or the error, into a :class:`Check` through :mod:`airflow_rds_export.decisions`.
+
+The drivers are thin: a sensor's ``poke``, an operator's wait loop, ``execute_complete``
+and a trigger's ``run`` all call the same spec, so a wait decides the same on a worker and
+in the triggerer. Only how they sleep between checks and how they end the task differ.
+
+Importing this module does not import boto3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from airflow_rds_export.decisions import (
+    DEFAULT_EXPORT_ERROR_STATUSES,
+    POLICIES,
+    Decision,
+    decide_export,
+    decide_snapshot,
+)
+from airflow_rds_export.descriptions import with_s3_uri
+from airflow_rds_export.errors import AwsError
+from airflow_rds_export.validation import (
+    SNAPSHOT_TYPES,
+    InvalidParameterError,
+    is_unrendered,
+    optional,
+    parse_datetime,
+    validate_db_identifier,
+    validate_disjoint,
+    validate_export_task_identifier,
+    validate_policy,
+    validate_snapshot_identifier,
+    validate_statuses,
+)
+
+if TYPE_CHECKING:
+    from airflow_rds_export.hooks import RdsExportHook
+
+__all__ = [
+    "EXPORT",
+    "SNAPSHOT",
+    "Check",
+    "ExportStateWait",
+    "SharedRequest",
+    "SnapshotReadyWait",
+    "Wait",
+]
+
+#: The kinds of resource a wait watches (and the shared pollers' kinds).
+EXPORT = "export"
+SNAPSHOT = "snapshot"
+
+Describe = Callable[[], Awaitable[dict[str, Any] | None]]
+Checker = Callable[..., Any]
+W = TypeVar("W", bound="Wait")
+
+
+def _call(value: Any, validate: Callable[..., Any], *args: Any) -> None:
+    validate(value, *args)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome: the decision, the description (the XCom), and whether the
+    check failed on a transient AWS error (the driver then backs off)."""
+
+    decision: Decision
+    description: dict[str, Any] | None = None
+    transient: bool = False
+
+
+@dataclass(frozen=True)
+class SharedRequest:
+    """What a shared poller needs to describe this wait's resource with others'."""
+
+    kind: str
+    identifier: str
+    snapshot_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """The common ground of every wait spec; see the module docstring."""
+
+    kind: ClassVar[str]
+    noun: ClassVar[str]  # "Snapshot", "Export task"
+
+    # -- arguments -------------------------------------------------------------------
+
+    @classmethod
+    def argument_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_kwargs(cls: type[W], kwargs: Mapping[str, Any]) -> W:
+        """The spec from JSON-friendly keyword arguments (as triggers hold them)."""
+        return cls(**{name: kwargs[name] for name in cls.argument_names() if name in kwargs})
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """JSON-friendly keyword arguments; ``from_kwargs`` rebuilds the same spec."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def check_arguments(cls, values: Mapping[str, Any], check: Checker = _call) -> None:
+        """Apply every input rule to ``values`` through ``check(value, validate, *args)``.
+
+        ``check`` decides what a rule does: skip unrendered templates at parse time
+        (:func:`~airflow_rds_export.validation.check_literal`), fail the task after
+        rendering, or (by default) raise :class:`InvalidParameterError`.
+        """
+        raise NotImplementedError
+
+    def validated(self: W) -> W:
+        """This spec, after every rule passed; raises :class:`InvalidParameterError`."""
+        self.check_arguments(asdict(self))
+        return self
+
+    # -- describing and judging ---------------------------------------------------------
+
+    @property
+    def resource(self) -> str:
+        """How messages name what this wait watches."""
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        """The resource with its kind, as error messages name it."""
+        return f"{self.noun} {self.resource}"
+
+    def describe(self, hook: RdsExportHook) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    async def describe_async(self, hook: RdsExportHook, client: Any) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def shared_request(self) -> SharedRequest | None:
+        """How a shared poller can describe this wait's resource; None: poll alone."""
+        return None
+
+    def judge(self, description: dict[str, Any] | None) -> Check:
+        """The check for a description (None: AWS says the resource does not exist)."""
+        raise NotImplementedError
+
+    def judge_error(self, exc: Exception) -> Check:
+        """The check for a failed describe call; raises ``exc`` when no rule knows it."""
+        error = AwsError.of(exc)
+        decision = error.decide(self.label)
+        if decision is None:
+            raise exc
+        return Check(decision, None, transient=error.transient)
+
+    def check(self, hook: RdsExportHook) -> Check:
+        """Describe (blocking) and judge: one check, on a worker."""
+        try:
+            description = self.describe(hook)
+        except Exception as exc:
+            return self.judge_error(exc)
+        return self.judge(description)
+
+    async def check_async(self, describe: Describe) -> Check:
+        """Describe with ``describe()`` (alone or shared) and judge: one check, in a trigger."""
+        try:
+            description = await describe()
+        except Exception as exc:
+            return self.judge_error(exc)
+        return self.judge(description)
+
+
+@dataclass(frozen=True)
+class SnapshotReadyWait(Wait):
+    """Wait until a DB or cluster snapshot is ``available``.
+
+    Name the snapshot (``db_snapshot_identifier``, name or ARN), or its source
+    (``db_instance_identifier`` / ``db_cluster_identifier``) for its newest snapshot of
+    ``snapshot_type`` created at or after ``created_after`` (ISO 8601).
+    """
+
+    kind: ClassVar[str] = SNAPSHOT
+    noun: ClassVar[str] = "Snapshot"
+
+    db_snapshot_identifier: str | None = None
+    db_instance_identifier: str | None = None
+    db_cluster_identifier: str | None = None
+    snapshot_type: str = "automated"
+    created_after: str | None = None
+    db_type: str | None = None
+    on_missing: str = "reschedule"
+    on_failure: str = "fail"
+
+    @classmethod
+    def check_arguments(cls, values: Mapping[str, Any], check: Checker = _call) -> None:
+        named = [
+            name
+            for name in (
+                "db_snapshot_identifier",
+                "db_instance_identifier",
+                "db_cluster_identifier",
+            )
+            if values.get(name)
+        ]
+        if len(named) != 1:
+            raise InvalidParameterError(
+                "db_snapshot_identifier",
+                values.get("db_snapshot_identifier"),
+                "give exactly one of db_snapshot_identifier, db_instance_identifier, "
+                f"db_cluster_identifier (got {named or 'none'})",
+            )
+        check(values.get("db_type"), validate_policy, "db_type", (None, "instance", "cluster"))
+        check(values.get("on_missing", "reschedule"), validate_policy, "on_missing", POLICIES)
+        check(values.get("on_failure", "fail"), validate_policy, "on_failure", ("fail", "skip"))
+        check(values.get("db_snapshot_identifier"), optional(validate_snapshot_identifier))
+        for name in ("db_instance_identifier", "db_cluster_identifier"):
+            check(values.get(name), optional(validate_db_identifier), name)
+        check(
+            values.get("snapshot_type", "automated"),
+            validate_policy,
+            "snapshot_type",
+            SNAPSHOT_TYPES,
+        )
+        check(values.get("created_after"), parse_datetime, "created_after")
+
+    @property
+    def resource(self) -> str:
+        if self.db_snapshot_identifier:
+            return self.db_snapshot_identifier
+        source = self.db_instance_identifier or self.db_cluster_identifier
+        return f"(newest {self.snapshot_type} snapshot of {source})"
+
+    @property
+    def snapshot_kind(self) -> str | None:
+        return {"instance": "db", "cluster": "cluster"}.get(self.db_type or "")
+
+    def describe(self, hook: RdsExportHook) -> dict[str, Any] | None:
+        if self.db_snapshot_identifier:
+            return hook.describe_snapshot(self.db_snapshot_identifier, self.snapshot_kind)
+        return hook.find_latest_snapshot(**self._latest_arguments())
+
+    async def describe_async(self, hook: RdsExportHook, client: Any) -> dict[str, Any] | None:
+        if self.db_snapshot_identifier:
+            return await hook.describe_snapshot_async(
+                client, self.db_snapshot_identifier, self.snapshot_kind
+            )
+        return await hook.find_latest_snapshot_async(client, **self._latest_arguments())
+
+    def _latest_arguments(self) -> dict[str, Any]:
+        return {
+            "db_instance_identifier": self.db_instance_identifier,
+            "db_cluster_identifier": self.db_cluster_identifier,
+            "snapshot_type": self.snapshot_type,
+            "created_after": parse_datetime(self.created_after, "created_after"),
+        }
+
+    def shared_request(self) -> SharedRequest | None:
+        identifier = self.db_snapshot_identifier
+        # ARNs (possibly another account's shared snapshot) are looked up on their own.
+        if not identifier or identifier.startswith("arn:"):
+            return None
+        return SharedRequest(SNAPSHOT, identifier, self.snapshot_kind)
+
+    def judge(self, description: dict[str, Any] | None) -> Check:
+        found = description and (
+            description.get("DBSnapshotIdentifier")
+            or description.get("DBClusterSnapshotIdentifier")
+        )
+        decision = decide_snapshot(
+            description,
+            resource=found or self.resource,
+            on_missing=self.on_missing,
+            on_failure=self.on_failure,
+        )
+        return Check(decision, description)
+
+
+@dataclass(frozen=True)
+class ExportStateWait(Wait):
+    """Wait until an export task reaches one of ``target_statuses``.
+
+    A status in ``error_statuses`` ends the wait by ``on_failure``, with AWS's
+    ``FailureCause``; a missing task by ``on_missing``. The description gains ``S3Uri``.
+    """
+
+    kind: ClassVar[str] = EXPORT
+    noun: ClassVar[str] = "Export task"
+
+    export_task_identifier: str = ""
+    target_statuses: tuple[str, ...] | list[str] = ("complete",)
+    error_statuses: tuple[str, ...] | list[str] = DEFAULT_EXPORT_ERROR_STATUSES
+    on_missing: str = "reschedule"
+    on_failure: str = "fail"
+
+    @classmethod
+    def check_arguments(cls, values: Mapping[str, Any], check: Checker = _call) -> None:
+        check(values.get("on_missing", "reschedule"), validate_policy, "on_missing", POLICIES)
+        check(values.get("on_failure", "fail"), validate_policy, "on_failure", ("fail", "skip"))
+        check(values.get("export_task_identifier"), validate_export_task_identifier)
+        targets = values.get("target_statuses", ("complete",))
+        errors = values.get("error_statuses", DEFAULT_EXPORT_ERROR_STATUSES)
+        check(targets, validate_statuses, "target_statuses")
+        check(errors, validate_statuses, "error_statuses")
+        if not is_unrendered(targets) and not is_unrendered(errors):
+            check(errors, _disjoint_from(targets))
+
+    @property
+    def resource(self) -> str:
+        return self.export_task_identifier
+
+    def describe(self, hook: RdsExportHook) -> dict[str, Any] | None:
+        return hook.describe_export_task(self.export_task_identifier)
+
+    async def describe_async(self, hook: RdsExportHook, client: Any) -> dict[str, Any] | None:
+        return await hook.describe_export_task_async(client, self.export_task_identifier)
+
+    def shared_request(self) -> SharedRequest | None:
+        return SharedRequest(EXPORT, self.export_task_identifier)
+
+    def judge(self, description: dict[str, Any] | None) -> Check:
+        if description is not None:
+            description = with_s3_uri(description)
+        decision = decide_export(
+            description,
+            resource=self.export_task_identifier,
+            target_statuses=validate_statuses(self.target_statuses, "target_statuses"),
+            error_statuses=validate_statuses(self.error_statuses, "error_statuses"),
+            on_missing=self.on_missing,
+            on_failure=self.on_failure,
+        )
+        return Check(decision, description)
+
+
+def _disjoint_from(targets: Any) -> Callable[[Any], None]:
+    def validate(errors: Any) -> None:
+        validate_disjoint(
+            validate_statuses(targets, "target_statuses"),
+            validate_statuses(errors, "error_statuses"),
+            error_field="error_statuses",
+            value=errors,
+        )
+
+    return validate

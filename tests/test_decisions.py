@@ -1,0 +1,786 @@
+"""Table-driven tests of :mod:`airflow_rds_export.decisions`, the one place every rule lives.
+
+Each table row is one AWS state or error and the decision it must lead to: the action and
+the parts of the reason a user relies on (the resource, the status as AWS reports it, the
+policy that decided, "To do" where the module gives a remedy). If a rule changes, a row
+fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import pytest
+
+from airflow_rds_export.decisions import (
+    DEFAULT_EXPORT_ERROR_STATUSES,
+    REMEDIES,
+    SNAPSHOT_BROKEN_STATUSES,
+    SNAPSHOT_PENDING_STATUSES,
+    THROTTLING_CODES,
+    Decision,
+    cancel_raced,
+    decide_adoption,
+    decide_call_error,
+    decide_cancel,
+    decide_export,
+    decide_permanent_error,
+    decide_snapshot,
+    decide_start_error,
+    export_already_exists,
+    is_not_found,
+    is_transient,
+    normalise_status,
+    progress_of,
+    source_not_ready,
+)
+
+SNAPSHOT_ID = "nightly-2024-06-01"
+EXPORT_ID = "export-nightly-2024-06-01"
+EXPORT_LABEL = f"Export task {EXPORT_ID}"
+SOURCE_ARN = "arn:aws:rds:us-east-1:123456789012:snapshot:nightly-2024-06-01"
+OTHER_SOURCE_ARN = "arn:aws:rds:us-east-1:123456789012:snapshot:weekly-2024-06-02"
+BUCKET = "exports-bucket"
+PREFIX = "exports/nightly"
+DENIED_DESCRIBE = (
+    "User: arn:aws:sts::123456789012:assumed-role/airflow/w is not authorized to perform: "
+    "rds:DescribeExportTasks on resource: arn:aws:rds:us-east-1:123456789012:export-task:x "
+    "because no identity-based policy allows the rds:DescribeExportTasks action"
+)
+CREDENTIAL_CODES = (
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AuthFailure",
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row: what to decide, the action expected (None: not decided here), what it says."""
+
+    id: str
+    decide: Callable[[], Decision | None]
+    action: str | None
+    says: tuple[str, ...] = ()
+    resource: str = EXPORT_ID
+
+
+def assert_decision(case: Case) -> None:
+    """The one assertion: the action, and every expected part of the reason."""
+    decision = case.decide()
+    if case.action is None:
+        assert decision is None, f"expected no decision, got {decision}"
+        return
+    assert decision is not None, f"expected {case.action!r}, got no decision"
+    assert decision.action == case.action, decision.reason
+    for part in case.says:
+        assert part in decision.reason, f"{part!r} missing from reason: {decision.reason}"
+
+
+def remedy_head(code: str) -> str:
+    """The fixed start of a remedy (the permission remedy is a template: stop at ``{``)."""
+    return REMEDIES[code].split("{")[0]
+
+
+# --- decide_snapshot -----------------------------------------------------------------
+
+
+def snapshot_case(
+    id: str,
+    snapshot: Mapping[str, Any] | None,
+    action: str,
+    *says: str,
+    on_missing: str = "reschedule",
+    on_failure: str = "fail",
+) -> Case:
+    decide = partial(
+        decide_snapshot,
+        snapshot,
+        resource=SNAPSHOT_ID,
+        on_missing=on_missing,
+        on_failure=on_failure,
+    )
+    return Case(id, decide, action, (SNAPSHOT_ID, *says), resource=SNAPSHOT_ID)
+
+
+SNAPSHOT_CASES = [
+    snapshot_case(
+        "missing-reschedule",
+        None,
+        "wait",
+        "does not exist",
+        "on_missing='reschedule'",
+        "keep waiting",
+    ),
+    snapshot_case(
+        "missing-skip",
+        None,
+        "skip",
+        "does not exist",
+        "on_missing='skip'",
+        "To do: create the snapshot",
+        on_missing="skip",
+    ),
+    snapshot_case(
+        "missing-fail",
+        None,
+        "fail",
+        "does not exist",
+        "on_missing='fail'",
+        "To do: create the snapshot",
+        on_missing="fail",
+    ),
+    snapshot_case("available", {"Status": "available"}, "done", "is available"),
+    snapshot_case("AVAILABLE-upper-case", {"Status": "AVAILABLE"}, "done", "is available"),
+    snapshot_case("unknown-status", {"Status": "upgrading"}, "wait", "'upgrading'", "waiting"),
+    *(
+        snapshot_case(f"pending-{status}", {"Status": status}, "wait", f"{status!r}", "waiting")
+        for status in sorted(SNAPSHOT_PENDING_STATUSES)
+    ),
+    *(
+        snapshot_case(
+            f"broken-{status}-on_failure={policy}",
+            {"Status": status},
+            policy,
+            f"status {status!r}",
+            f"on_failure={policy!r}",
+            "To do: take a new snapshot",
+            on_failure=policy,
+        )
+        for status in sorted(SNAPSHOT_BROKEN_STATUSES)
+        for policy in ("fail", "skip")
+    ),
+]
+
+
+@pytest.mark.parametrize("case", SNAPSHOT_CASES, ids=lambda case: case.id)
+def test_decide_snapshot(case: Case) -> None:
+    assert_decision(case)
+
+
+# --- decide_export -------------------------------------------------------------------
+
+
+def export_case(
+    id: str,
+    export_task: Mapping[str, Any] | None,
+    action: str,
+    *says: str,
+    target_statuses: tuple[str, ...] = ("complete",),
+    error_statuses: tuple[str, ...] = DEFAULT_EXPORT_ERROR_STATUSES,
+    on_missing: str = "reschedule",
+    on_failure: str = "fail",
+) -> Case:
+    decide = partial(
+        decide_export,
+        export_task,
+        resource=EXPORT_ID,
+        target_statuses=target_statuses,
+        error_statuses=error_statuses,
+        on_missing=on_missing,
+        on_failure=on_failure,
+    )
+    return Case(id, decide, action, (EXPORT_ID, *says))
+
+
+FAILED_EXPORT = {
+    "Status": "FAILED",
+    "FailureCause": "S3 bucket exports-bucket is not in this Region",
+    "WarningMessage": "2 tables skipped",
+}
+
+EXPORT_CASES = [
+    *(
+        export_case(
+            f"missing-on_missing={policy}",
+            None,
+            action,
+            "does not exist",
+            f"on_missing={policy!r}",
+            advice,
+            on_missing=policy,
+        )
+        for policy, action, advice in (
+            ("reschedule", "wait", "keep waiting"),
+            ("skip", "skip", "To do: check export_task_identifier"),
+            ("fail", "fail", "To do: check export_task_identifier"),
+        )
+    ),
+    *(
+        export_case(f"in-progress-{status}", {"Status": status}, "wait", status, "waiting")
+        for status in ("STARTING", "IN_PROGRESS", "CANCELING")
+    ),
+    export_case("in-progress-lower-case", {"Status": "in_progress"}, "wait", "IN_PROGRESS"),
+    export_case("target-COMPLETE", {"Status": "COMPLETE"}, "done", "is complete"),
+    export_case("target-complete-lower-case", {"Status": "complete"}, "done", "is complete"),
+    export_case(
+        "target-not-terminal",
+        {"Status": "IN_PROGRESS"},
+        "done",
+        "is in_progress",
+        target_statuses=("in_progress",),
+    ),
+    *(
+        export_case(
+            f"error-FAILED-on_failure={policy}",
+            FAILED_EXPORT,
+            policy,
+            "status FAILED",
+            "S3 bucket exports-bucket is not in this Region",
+            "warning: 2 tables skipped",
+            f"on_failure={policy!r}",
+            "To do: fix the cause",
+            on_failure=policy,
+        )
+        for policy in ("skip", "fail")
+    ),
+    export_case(
+        "error-canceled-lower-case-no-cause",
+        {"Status": "canceled"},
+        "fail",
+        "status CANCELED",
+        "no FailureCause given",
+        "on_failure='fail'",
+        "new export_task_identifier",
+    ),
+    export_case(
+        "terminal-not-target-nor-error",
+        {"Status": "CANCELED"},
+        "fail",
+        "status CANCELED",
+        "not among target_statuses ['complete']",
+        "To do: add it to target_statuses or error_statuses",
+        error_statuses=("failed",),
+    ),
+    export_case(
+        "terminal-FAILED-not-listed-even-with-skip",
+        {"Status": "FAILED"},
+        "fail",
+        "status FAILED",
+        "To do: add it to target_statuses",
+        error_statuses=(),
+        on_failure="skip",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", EXPORT_CASES, ids=lambda case: case.id)
+def test_decide_export(case: Case) -> None:
+    assert_decision(case)
+
+
+# --- decide_start_error --------------------------------------------------------------
+
+
+def start_case(
+    id: str,
+    code: str,
+    action: str | None,
+    *says: str,
+    on_invalid_state: str = "reschedule",
+    message: str = "AWS says no",
+) -> Case:
+    decide = partial(
+        decide_start_error, code, message, resource=EXPORT_ID, on_invalid_state=on_invalid_state
+    )
+    return Case(id, decide, action, (EXPORT_ID, code, message, *says) if action else ())
+
+
+START_CASES = [
+    *(
+        start_case(
+            f"{code}-on_invalid_state={policy}",
+            code,
+            action,
+            "source snapshot is not available yet",
+            f"on_invalid_state={policy!r}",
+            advice,
+            on_invalid_state=policy,
+        )
+        for code in ("InvalidExportSourceState", "InvalidExportSourceStateFault")
+        for policy, action, advice in (
+            ("reschedule", "wait", "try again"),
+            ("skip", "skip", "To do: wait for the snapshot (RdsSnapshotReadySensor)"),
+            ("fail", "fail", "To do: wait for the snapshot (RdsSnapshotReadySensor)"),
+        )
+    ),
+    *(
+        start_case(
+            f"export-limit-{code}",
+            code,
+            "wait",
+            "5 exports already run",
+            "waiting for a slot",
+            "max_active_tis_per_dag=5",
+        )
+        for code in ("LimitExceeded", "ExportTaskLimitReached", "QuotaExceeded")
+    ),
+    *(
+        start_case(
+            f"remedy-{code}",
+            code,
+            "fail",
+            "permanent configuration error",
+            f"To do: {remedy_head(code)}",
+        )
+        for code in sorted(REMEDIES)
+    ),
+    start_case("unknown-code", "SomethingNew", None),
+    start_case("already-exists-is-an-adoption-question", "ExportTaskAlreadyExists", None),
+]
+
+
+@pytest.mark.parametrize("case", START_CASES, ids=lambda case: case.id)
+def test_decide_start_error(case: Case) -> None:
+    assert_decision(case)
+
+
+# --- decide_permanent_error ----------------------------------------------------------
+
+
+def permanent_case(id: str, code: str, message: str, action: str | None, *says: str) -> Case:
+    decide = partial(decide_permanent_error, EXPORT_LABEL, code, message)
+    return Case(id, decide, action, (EXPORT_LABEL, code, *says) if action else ())
+
+
+PERMANENT_CASES = [
+    permanent_case(
+        "AccessDenied-names-the-denied-action",
+        "AccessDenied",
+        DENIED_DESCRIBE,
+        "fail",
+        "To do: the Airflow connection's identity lacks permission for "
+        "rds:DescribeExportTasks: grant it",
+        "'Run it against real AWS' policy",
+    ),
+    permanent_case(
+        "AccessDeniedException-names-another-action",
+        "AccessDeniedException",
+        "User: arn:aws:iam::123456789012:user/w is not authorized to perform: iam:PassRole",
+        "fail",
+        "lacks permission for iam:PassRole: grant it",
+    ),
+    permanent_case(
+        "AccessDenied-without-an-action",
+        "AccessDenied",
+        "Access Denied",
+        "fail",
+        "Access Denied",
+        "To do: the Airflow connection's identity lacks permission: grant it",
+    ),
+    *(
+        permanent_case(
+            f"credentials-{code}",
+            code,
+            "The security token included in the request is expired",
+            "fail",
+            "not retried",
+            "To do: the Airflow connection's credentials are invalid or expired",
+        )
+        for code in CREDENTIAL_CODES
+    ),
+    permanent_case("unknown-code", "SomethingNew", "who knows", None),
+    permanent_case("throttling-is-not-permanent", "Throttling", "Rate exceeded", None),
+]
+
+
+@pytest.mark.parametrize("case", PERMANENT_CASES, ids=lambda case: case.id)
+def test_decide_permanent_error(case: Case) -> None:
+    assert_decision(case)
+
+
+# --- decide_call_error and is_transient ----------------------------------------------
+
+
+def call_case(
+    id: str,
+    code: str | None,
+    http_status: int | None,
+    action: str | None,
+    *says: str,
+    message: str = "Rate exceeded",
+    unreachable: bool = False,
+) -> Case:
+    decide = partial(
+        decide_call_error,
+        f"Snapshot {SNAPSHOT_ID}",
+        error_code=code,
+        error_message=message,
+        http_status=http_status,
+        unreachable=unreachable,
+    )
+    says_all = (SNAPSHOT_ID, *says) if action else ()
+    return Case(id, decide, action, says_all, resource=SNAPSHOT_ID)
+
+
+CALL_CASES = [
+    *(
+        call_case(
+            f"throttled-{code}-400",
+            code,
+            400,
+            "wait",
+            "busy or unreachable",
+            f"{code}: Rate exceeded",
+        )
+        for code in sorted(THROTTLING_CODES)
+    ),
+    call_case("http-500-no-code", None, 500, "wait", "busy or unreachable", "HTTP 500"),
+    call_case("http-503-no-code", None, 503, "wait", "busy or unreachable", "HTTP 503"),
+    call_case(
+        "http-503-unknown-code",
+        "ServiceUnavailable",
+        503,
+        "wait",
+        "busy or unreachable",
+        "ServiceUnavailable: Please retry",
+        message="Please retry",
+    ),
+    call_case(
+        "unreachable",
+        None,
+        None,
+        "wait",
+        "busy or unreachable",
+        "the connection to AWS failed",
+        unreachable=True,
+    ),
+    call_case(
+        "unreachable-wins-over-a-permanent-code",
+        "AccessDenied",
+        403,
+        "wait",
+        "busy or unreachable",
+        unreachable=True,
+    ),
+    call_case(
+        "AccessDenied-403",
+        "AccessDenied",
+        403,
+        "fail",
+        "permanent configuration error",
+        "lacks permission for rds:DescribeExportTasks",
+        message=DENIED_DESCRIBE,
+    ),
+    call_case(
+        "KMSKeyNotAccessibleFault",
+        "KMSKeyNotAccessibleFault",
+        400,
+        "fail",
+        "To do: the KMS key given as kms_key_id cannot be used",
+        "kms:CreateGrant",
+        message="The specified KMS key is not accessible",
+    ),
+    call_case("unknown-400-code", "SomethingNew", 400, None),
+    call_case("no-code-400", None, 400, None),
+]
+
+
+@pytest.mark.parametrize("case", CALL_CASES, ids=lambda case: case.id)
+def test_decide_call_error(case: Case) -> None:
+    assert_decision(case)
+
+
+@pytest.mark.parametrize(
+    ("error_code", "http_status", "expected"),
+    [
+        *((code, 400, True) for code in sorted(THROTTLING_CODES)),
+        ("Throttling", None, True),
+        (None, 500, True),
+        (None, 503, True),
+        ("InternalFailure", 500, True),
+        (None, 499, False),
+        ("AccessDenied", 403, False),
+        ("SomethingNew", 400, False),
+        (None, None, False),
+    ],
+    ids=lambda value: str(value),
+)
+def test_is_transient(error_code: str | None, http_status: int | None, expected: bool) -> None:
+    assert is_transient(error_code, http_status) is expected
+
+
+# --- error-code predicates -----------------------------------------------------------
+
+
+PREDICATE_CASES = [
+    (is_not_found, "ExportTaskNotFound", True),
+    (is_not_found, "ExportTaskNotFoundFault", True),
+    (is_not_found, "DBSnapshotNotFound", True),
+    (is_not_found, "DBSnapshotNotFoundFault", True),
+    (is_not_found, "DBClusterSnapshotNotFoundFault", True),
+    (is_not_found, "AccessDenied", False),
+    (is_not_found, None, False),
+    (export_already_exists, "ExportTaskAlreadyExists", True),
+    (export_already_exists, "ExportTaskAlreadyExistsFault", True),
+    (export_already_exists, "ExportTaskNotFound", False),
+    (source_not_ready, "InvalidExportSourceState", True),
+    (source_not_ready, "InvalidExportSourceStateFault", True),
+    (source_not_ready, "InvalidExportTaskStateFault", False),
+    (cancel_raced, "InvalidExportTaskStateFault", True),
+    (cancel_raced, "InvalidExportTaskState", True),
+    (cancel_raced, "ExportTaskNotFound", True),
+    (cancel_raced, "ExportTaskNotFoundFault", True),
+    (cancel_raced, "DBSnapshotNotFound", False),
+    (cancel_raced, None, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("predicate", "error_code", "expected"),
+    PREDICATE_CASES,
+    ids=[f"{pred.__name__}-{code}" for pred, code, _ in PREDICATE_CASES],
+)
+def test_error_code_predicates(
+    predicate: Callable[[str | None], bool], error_code: str | None, expected: bool
+) -> None:
+    assert predicate(error_code) is expected
+
+
+# --- decide_adoption -----------------------------------------------------------------
+
+
+def adoption_case(
+    id: str,
+    existing: Mapping[str, Any] | None,
+    action: str,
+    *says: str,
+    if_exists: str = "adopt",
+    s3_prefix: str = PREFIX,
+) -> Case:
+    decide = partial(
+        decide_adoption,
+        existing,
+        resource=EXPORT_ID,
+        if_exists=if_exists,
+        source_arn=SOURCE_ARN,
+        s3_bucket_name=BUCKET,
+        s3_prefix=s3_prefix,
+    )
+    return Case(id, decide, action, (EXPORT_ID, *says))
+
+
+def existing_export(**changes: Any) -> dict[str, Any]:
+    """The description of an export this task would have started, with some changes."""
+    return {
+        "Status": "IN_PROGRESS",
+        "SourceArn": SOURCE_ARN,
+        "S3Bucket": BUCKET,
+        "S3Prefix": PREFIX,
+        **changes,
+    }
+
+
+ADOPTION_CASES = [
+    adoption_case("not-yet-describable", None, "wait", "not yet describable"),
+    adoption_case(
+        "identical", existing_export(), "done", "same source, bucket and prefix", "IN_PROGRESS"
+    ),
+    adoption_case(
+        "prefix-slashes-ignored",
+        existing_export(S3Prefix="/exports/nightly/"),
+        "done",
+        "adopting it",
+    ),
+    adoption_case(
+        "our-prefix-slashes-ignored",
+        existing_export(),
+        "done",
+        "adopting it",
+        s3_prefix="exports/nightly/",
+    ),
+    adoption_case(
+        "no-prefix-either-side",
+        existing_export(S3Prefix=None),
+        "done",
+        "adopting it",
+        s3_prefix="",
+    ),
+    adoption_case(
+        "different-source",
+        existing_export(SourceArn=OTHER_SOURCE_ARN),
+        "fail",
+        "a different export",
+        f"existing source={OTHER_SOURCE_ARN}",
+        f"this task's source={SOURCE_ARN}",
+        "To do: use an export_task_identifier unique to this source",
+    ),
+    adoption_case(
+        "different-bucket",
+        existing_export(S3Bucket="other-bucket"),
+        "fail",
+        "bucket=other-bucket",
+        f"bucket={BUCKET}",
+    ),
+    adoption_case(
+        "different-prefix",
+        existing_export(S3Prefix="exports/weekly"),
+        "fail",
+        "prefix='exports/weekly'",
+        f"prefix={PREFIX!r}",
+    ),
+    adoption_case(
+        "if_exists=fail-even-when-identical",
+        existing_export(),
+        "fail",
+        "already exists",
+        "if_exists='fail'",
+        "To do: use a new export_task_identifier",
+        if_exists="fail",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ADOPTION_CASES, ids=lambda case: case.id)
+def test_decide_adoption(case: Case) -> None:
+    assert_decision(case)
+
+
+# --- decide_cancel -------------------------------------------------------------------
+
+
+def cancel_case(
+    id: str,
+    export_task: Mapping[str, Any] | None,
+    action: str,
+    *says: str,
+    on_invalid_state: str = "skip",
+    on_missing: str = "fail",
+) -> Case:
+    decide = partial(
+        decide_cancel,
+        export_task,
+        resource=EXPORT_ID,
+        on_invalid_state=on_invalid_state,
+        on_missing=on_missing,
+    )
+    return Case(id, decide, action, (EXPORT_ID, *says))
+
+
+CANCEL_CASES = [
+    *(
+        cancel_case(
+            f"missing-on_missing={policy}",
+            None,
+            policy,
+            "nothing to cancel",
+            f"on_missing={policy!r}",
+            "To do: check export_task_identifier",
+            on_missing=policy,
+        )
+        for policy in ("skip", "fail")
+    ),
+    cancel_case("cancelable-STARTING", {"Status": "STARTING"}, "wait", "STARTING: cancelable"),
+    cancel_case(
+        "cancelable-IN_PROGRESS", {"Status": "IN_PROGRESS"}, "wait", "IN_PROGRESS: cancelable"
+    ),
+    cancel_case(
+        "cancelable-lower-case", {"Status": "in_progress"}, "wait", "IN_PROGRESS: cancelable"
+    ),
+    cancel_case("already-CANCELING", {"Status": "CANCELING"}, "done", "already CANCELING"),
+    *(
+        cancel_case(
+            f"finished-{status}-on_invalid_state={policy}",
+            {"Status": status},
+            policy,
+            f"status {status.upper()}",
+            "cannot be canceled",
+            f"on_invalid_state={policy!r}",
+            advice,
+            on_invalid_state=policy,
+        )
+        for status in ("COMPLETE", "FAILED", "canceled")
+        for policy, advice in (
+            ("skip", "Nothing to do: the export already finished"),
+            ("fail", "To do: use on_invalid_state='skip'"),
+        )
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CANCEL_CASES, ids=lambda case: case.id)
+def test_decide_cancel(case: Case) -> None:
+    assert_decision(case)
+
+
+# --- every skip and failure names the resource and what to do ------------------------
+
+ALL_CASES = [
+    *SNAPSHOT_CASES,
+    *EXPORT_CASES,
+    *START_CASES,
+    *PERMANENT_CASES,
+    *CALL_CASES,
+    *ADOPTION_CASES,
+    *CANCEL_CASES,
+]
+ENDING_CASES = [case for case in ALL_CASES if case.action in ("skip", "fail")]
+
+
+@pytest.mark.parametrize(
+    "case", ENDING_CASES, ids=lambda case: f"{case.decide.func.__name__}-{case.id}"
+)
+def test_every_skip_and_failure_names_the_resource_and_what_to_do(case: Case) -> None:
+    decision = case.decide()
+    assert decision is not None
+    assert case.resource in decision.reason
+    assert "to do" in decision.reason.lower(), decision.reason
+
+
+# --- normalise_status and progress_of ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("   ", None),
+        (" COMPLETE ", "complete"),
+        ("in_progress", "in_progress"),
+        ("In_Progress", "in_progress"),
+        ("Available", "available"),
+    ],
+    ids=["None", "empty", "blank", "padded-upper", "lower", "mixed-case", "capitalised"],
+)
+def test_normalise_status(status: object, expected: str | None) -> None:
+    assert normalise_status(status) == expected
+
+
+@pytest.mark.parametrize(
+    ("export_task", "expected"),
+    [
+        ({}, (None, None)),
+        ({"PercentProgress": 42, "TotalExtractedDataInGB": 3}, (42, 3.0)),
+        ({"PercentProgress": "42", "TotalExtractedDataInGB": "1.5"}, (42, 1.5)),
+        ({"PercentProgress": 0, "TotalExtractedDataInGB": 0}, (0, 0.0)),
+        ({"PercentProgress": 100}, (100, None)),
+    ],
+    ids=["nothing-reported", "numbers", "strings", "zero-is-not-missing", "percent-only"],
+)
+def test_progress_of(
+    export_task: Mapping[str, Any], expected: tuple[int | None, float | None]
+) -> None:
+    assert progress_of(export_task) == expected
+
+
+# --- Decision ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["done", "wait", "skip", "fail"])
+def test_decision_round_trips_through_a_trigger_event(action: str) -> None:
+    decision = Decision(action, f"Export task {EXPORT_ID} reason")  # type: ignore[arg-type]
+    event = decision.to_dict()
+    assert event == {"action": action, "reason": f"Export task {EXPORT_ID} reason"}
+    assert Decision.from_dict(event) == decision
+
+
+def test_decision_from_dict_refuses_an_unknown_action() -> None:
+    with pytest.raises(ValueError, match="Unknown decision action 'retry'"):
+        Decision.from_dict({"action": "retry", "reason": "whatever"})
