@@ -4,12 +4,14 @@ Operators, sensors and triggers never interpret an AWS status or error code them
 they describe the resource, hand what AWS said to a function here, and carry out the
 :class:`Decision` it returns. To see what any component does with any state, read this file.
 
-A decision has one of four actions:
+A decision has one of five actions:
 
 * ``done``: the goal is reached (snapshot available, export complete, cancel underway);
 * ``wait``: not yet; keep waiting (poke again, reschedule, or stay deferred);
 * ``skip``: end the task as skipped;
-* ``fail``: end the task as failed, without retries.
+* ``fail``: end the task as failed, without retries;
+* ``restart``: (start operator only) the export under this identifier is dead (FAILED or
+  CANCELED) and identifiers are never reusable: start anew under the next one.
 
 Policies are what users choose for a state: ``"reschedule"`` (keep waiting), ``"skip"`` or
 ``"fail"``. Statuses are compared case-insensitively: AWS returns export statuses in upper
@@ -45,16 +47,20 @@ __all__ = [
     "decide_snapshot",
     "decide_start_error",
     "decide_transient_error",
+    "describe_unknown_refusal",
     "export_already_exists",
     "is_not_found",
     "is_transient",
     "normalise_status",
+    "other_export_of",
     "progress_of",
     "source_not_ready",
+    "start_refusal",
 ]
 
 Policy = Literal["reschedule", "skip", "fail"]
-Action = Literal["done", "wait", "skip", "fail"]
+Action = Literal["done", "wait", "skip", "fail", "restart"]
+ACTIONS: tuple[str, ...] = ("done", "wait", "skip", "fail", "restart")
 
 POLICIES: tuple[str, ...] = ("reschedule", "skip", "fail")
 
@@ -81,10 +87,26 @@ INVALID_EXPORT_STATE_CODES = frozenset({"InvalidExportTaskStateFault", "InvalidE
 SNAPSHOT_NOT_FOUND_CODES = frozenset(
     {"DBSnapshotNotFound", "DBSnapshotNotFoundFault", "DBClusterSnapshotNotFoundFault"}
 )
-# The 5-concurrent-exports quota. AWS documents the limit but no error code for it; these
-# are the codes a quota refusal takes elsewhere in RDS (the emulator sends LimitExceeded).
+# UNVERIFIED: the 5-concurrent-exports quota. AWS documents the limit ("up to five concurrent
+# export tasks in progress") but neither botocore's RDS model nor the API reference names
+# its error: these are the codes quota refusals take elsewhere in RDS (the emulator sends
+# LimitExceeded), and the message is matched as well, whatever the code.
 EXPORT_LIMIT_CODES = frozenset({"LimitExceeded", "ExportTaskLimitReached", "QuotaExceeded"})
-NOT_FOUND_CODES = EXPORT_NOT_FOUND_CODES | SNAPSHOT_NOT_FOUND_CODES
+_EXPORT_LIMIT_MESSAGE = re.compile(
+    r"(more than|up to|maximum of|limit of)\s+\w+\s+(concurrent\s+)?export tasks"
+    r"|export tasks in progress",
+    re.IGNORECASE,
+)
+# UNVERIFIED: "no two concurrent exports of the same snapshot" is documented, its error is
+# not. The emulator refuses with InvalidExportSourceState and a message naming the running
+# export; matched by message (any code), and the other export's identifier read off it.
+_SOURCE_BUSY_MESSAGE = re.compile(
+    r"already (being )?export|export task \S+ is (already|currently)|in use by (another )?export",
+    re.IGNORECASE,
+)
+_OTHER_EXPORT = re.compile(r"[Ee]xport task ([A-Za-z][A-Za-z0-9-]*)")
+CLUSTER_NOT_FOUND_CODES = frozenset({"DBClusterNotFoundFault", "DBClusterNotFound"})
+NOT_FOUND_CODES = EXPORT_NOT_FOUND_CODES | SNAPSHOT_NOT_FOUND_CODES | CLUSTER_NOT_FOUND_CODES
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 )
@@ -92,9 +114,9 @@ THROTTLING_CODES = frozenset(
 _PERMISSION_REMEDY = (
     "the Airflow connection's identity lacks permission{action}: grant it (the README's "
     "'Run it against real AWS' policy lists every action this package calls: "
-    "rds:DescribeDBSnapshots, rds:DescribeDBClusterSnapshots, rds:DescribeExportTasks, "
-    "rds:StartExportTask, rds:CancelExportTask, iam:PassRole on the export role, "
-    "kms:CreateGrant and kms:DescribeKey on the key)"
+    "rds:DescribeDBSnapshots, rds:DescribeDBClusterSnapshots, rds:DescribeDBClusters, "
+    "rds:DescribeExportTasks, rds:StartExportTask, rds:CancelExportTask, iam:PassRole on "
+    "the export role, kms:CreateGrant and kms:DescribeKey on the key)"
 )
 _CREDENTIALS_REMEDY = (
     "the Airflow connection's credentials are invalid or expired: fix the connection "
@@ -117,9 +139,9 @@ REMEDIES: Mapping[str, str] = {
     ),
     "IamRoleMissingPermissionsFault": "the export role lacks S3 permissions or trust",
     "KMSKeyNotAccessibleFault": (
-        "the KMS key given as kms_key_id cannot be used: check the key exists in this "
-        "Region and its key policy grants the export role and the caller kms:CreateGrant "
-        "and kms:DescribeKey"
+        "the KMS key given as kms_key_id cannot be used: check the key exists and is enabled "
+        "in this Region, and that its key policy lets the Airflow connection's identity call "
+        "kms:CreateGrant and kms:DescribeKey (StartExportTask's documented requirement)"
     ),
     "InvalidS3BucketFault": (
         "the S3 bucket given as s3_bucket_name does not exist or is not reachable by the "
@@ -145,6 +167,10 @@ REMEDIES: Mapping[str, str] = {
     "DBSnapshotNotFound": "the source snapshot does not exist: check source_arn",
     "DBSnapshotNotFoundFault": "the source snapshot does not exist: check source_arn",
     "DBClusterSnapshotNotFoundFault": "the source cluster snapshot does not exist",
+    "DBClusterNotFoundFault": (
+        "the source DB cluster does not exist in this account and Region: check source_arn "
+        "(its Region and account must be the connection's)"
+    ),
 }
 
 
@@ -162,7 +188,7 @@ class Decision:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Decision:
         action = data["action"]
-        if action not in ("done", "wait", "skip", "fail"):
+        if action not in ACTIONS:
             raise ValueError(f"Unknown decision action {action!r} in trigger event")
         return cls(action=action, reason=str(data["reason"]))
 
@@ -236,6 +262,13 @@ def decide_export(
             + _missing_advice(on_missing, "check export_task_identifier and the Region"),
         )
     status = normalise_status(export_task.get("Status"))
+    if status is None:
+        return Decision(
+            "fail",
+            f"Export task {resource}: AWS returned a description without a Status "
+            f"({dict(export_task)}); nothing can be decided from it. To do: report it; check "
+            "the task in the RDS console",
+        )
     if status in target_statuses:
         return Decision("done", f"Export task {resource} is {status}")
     if status in error_statuses:
@@ -256,7 +289,38 @@ def decide_export(
             f"final and not among target_statuses {sorted(target_statuses)}; it will never "
             "change. To do: add it to target_statuses or error_statuses",
         )
+    if status not in EXPORT_STATUSES:
+        return Decision(
+            "wait",
+            f"Export task {resource} is {str(status).upper()}, a status this package does not "
+            "know; waiting for one it knows (bounded by the task's timeout)",
+        )
     return Decision("wait", f"Export task {resource} is {str(status).upper()}; waiting")
+
+
+def start_refusal(error_code: str | None, error_message: str) -> str | None:
+    """What a StartExportTask refusal is about, or None when no rule knows it.
+
+    ``"exists"`` (the identifier is taken), ``"source_busy"`` (another export of the same
+    snapshot runs), ``"quota"`` (5 exports run already), ``"source_not_ready"`` (the
+    snapshot is not available). The busy and quota refusals are matched by message as
+    well as code: AWS documents neither error (UNVERIFIED, see above).
+    """
+    if error_code in ALREADY_EXISTS_CODES:
+        return "exists"
+    if _SOURCE_BUSY_MESSAGE.search(error_message):
+        return "source_busy"
+    if error_code in EXPORT_LIMIT_CODES or _EXPORT_LIMIT_MESSAGE.search(error_message):
+        return "quota"
+    if error_code in SOURCE_NOT_READY_CODES:
+        return "source_not_ready"
+    return None
+
+
+def other_export_of(error_message: str) -> str | None:
+    """The identifier of the export a "same snapshot" refusal names, if it names one."""
+    match = _OTHER_EXPORT.search(error_message)
+    return match.group(1) if match else None
 
 
 def decide_start_error(
@@ -271,12 +335,34 @@ def decide_start_error(
     ``ExportTaskAlreadyExists`` is not decided here: adopting needs the existing task, see
     :func:`decide_adoption`.
     """
-    if error_code in SOURCE_NOT_READY_CODES:
+    refusal = start_refusal(error_code, error_message)
+    seen = f"({error_code}: {error_message})"
+    if refusal == "source_busy":
+        other = other_export_of(error_message) or "another export"
+        return Decision(
+            _policy_action(on_invalid_state),
+            f"Export task {resource}: AWS refused to start it because export {other} of the "
+            f"same source is still running {seen}; on_invalid_state={on_invalid_state!r} "
+            + {
+                "reschedule": f"decided to wait for {other} to finish, then start",
+                "skip": f"decided to skip. To do: export this source after {other} ends",
+                "fail": f"decided to fail. To do: export this source after {other} ends, or "
+                "use on_invalid_state='reschedule' to wait for it",
+            }[on_invalid_state],
+        )
+    if refusal == "quota":
+        return Decision(
+            "wait",
+            f"Export task {resource}: AWS refused to start it because 5 exports already run "
+            f"in this account and Region {seen}; waiting for a slot. "
+            "To do, if this happens often: cap concurrency with max_active_tis_per_dag=5 or a "
+            "pool of 5 slots with include_deferred",
+        )
+    if refusal == "source_not_ready":
         return Decision(
             _policy_action(on_invalid_state),
             f"Export task {resource}: AWS refused to start it because the source snapshot is "
-            f"not available yet ({error_code}: {error_message}); on_invalid_state="
-            f"{on_invalid_state!r} "
+            f"not available yet {seen}; on_invalid_state={on_invalid_state!r} "
             + {
                 "reschedule": "decided to wait and try again",
                 "skip": "decided to skip. To do: wait for the snapshot (RdsSnapshotReadySensor)",
@@ -284,15 +370,17 @@ def decide_start_error(
                 "or use on_invalid_state='reschedule'",
             }[on_invalid_state],
         )
-    if error_code in EXPORT_LIMIT_CODES:
-        return Decision(
-            "wait",
-            f"Export task {resource}: AWS refused to start it because 5 exports already run "
-            f"in this account and Region ({error_code}: {error_message}); waiting for a slot. "
-            "To do, if this happens often: cap concurrency with max_active_tis_per_dag=5 or a "
-            "pool of 5 slots with include_deferred",
-        )
     return decide_permanent_error(f"Export task {resource}", error_code, error_message)
+
+
+def describe_unknown_refusal(resource: str, error_code: str | None, error_message: str) -> str:
+    """What to say about a refusal no rule knows: it is raised (Airflow's retries apply),
+    never turned into a permanent failure silently."""
+    return (
+        f"{resource}: AWS refused the call with an error this package has no rule for "
+        f"({error_code or 'no error code'}: {error_message}); it is raised as it is, so the "
+        "task's retries apply. To do: if it persists, fix what the message says"
+    )
 
 
 def decide_permanent_error(resource: str, error_code: str, error_message: str) -> Decision | None:
@@ -382,42 +470,56 @@ def decide_adoption(
     source_arn: str,
     s3_bucket_name: str,
     s3_prefix: str,
+    export_only: Collection[str] = (),
 ) -> Decision:
     """Decide whether an existing export task with our identifier is this run's export.
 
-    ``done`` means adopt it: same source, bucket and prefix, so it is the export an earlier
-    try (or a racing run) of this very task started.
+    ``done`` means adopt it: the same export (source, bucket, prefix and table list) that
+    an earlier try (or a racing run) of this very task started, still live or COMPLETE.
+    ``restart`` means the same export is dead (FAILED, CANCELED, CANCELING): identifiers
+    are never reusable, so this run exports again under the next identifier.
     """
     if existing is None:
         # Reported as existing, then gone: AWS is eventually consistent. Try again shortly.
         return Decision("wait", f"Export task {resource} exists but is not yet describable")
+    status = normalise_status(existing.get("Status"))
+    shown = str(status).upper()
     theirs = (
         str(existing.get("SourceArn") or ""),
         str(existing.get("S3Bucket") or ""),
         (existing.get("S3Prefix") or "").strip("/"),
+        sorted(existing.get("ExportOnly") or []),
     )
-    ours = (source_arn, s3_bucket_name, (s3_prefix or "").strip("/"))
+    ours = (source_arn, s3_bucket_name, (s3_prefix or "").strip("/"), sorted(export_only))
     if if_exists == "fail":
         return Decision(
             "fail",
-            f"Export task {resource} already exists (status {existing.get('Status')}, source "
-            f"{theirs[0]}); if_exists='fail' decided to fail. To do: use a new "
-            "export_task_identifier, or if_exists='adopt' to carry on with it",
+            f"Export task {resource} already exists (status {shown}, source {theirs[0]}); "
+            "if_exists='fail' decided to fail. To do: use a new export_task_identifier, or "
+            "if_exists='adopt' to carry on with it",
         )
-    if theirs == ours:
+    if theirs != ours:
         return Decision(
-            "done",
+            "fail",
+            f"Export task {resource} already exists but is a different export: existing "
+            f"source={theirs[0]} bucket={theirs[1]} prefix={theirs[2]!r} "
+            f"export_only={theirs[3]}, this task's source={ours[0]} bucket={ours[1]} "
+            f"prefix={ours[2]!r} export_only={ours[3]}; if_exists='adopt' only adopts an "
+            "identical export. To do: use an export_task_identifier unique to this source, "
+            "e.g. one that includes the snapshot name and the logical date",
+        )
+    if status in EXPORT_ERROR_STATUSES or status == "canceling":
+        cause = existing.get("FailureCause")
+        return Decision(
+            "restart",
             f"Export task {resource} already exists with the same source, bucket and prefix "
-            f"(status {existing.get('Status')}): adopting it as this run's export instead of "
-            "starting a second one",
+            f"but is {shown}{f' ({cause})' if cause else ''}: it will never complete and "
+            "its identifier cannot be reused, so this run exports again under a new one",
         )
     return Decision(
-        "fail",
-        f"Export task {resource} already exists but is a different export: existing "
-        f"source={theirs[0]} bucket={theirs[1]} prefix={theirs[2]!r}, this task's "
-        f"source={ours[0]} bucket={ours[1]} prefix={ours[2]!r}; if_exists='adopt' only adopts "
-        "an identical export. To do: use an export_task_identifier unique to this source, "
-        "e.g. one that includes the snapshot name and the logical date",
+        "done",
+        f"Export task {resource} already exists with the same source, bucket and prefix "
+        f"(status {shown}): adopting it as this run's export instead of starting a second one",
     )
 
 

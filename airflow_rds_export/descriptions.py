@@ -14,7 +14,7 @@ __all__ = [
     "creation_time",
     "export_s3_uri",
     "is_automated_snapshot",
-    "newest_snapshot",
+    "pick_snapshot",
     "snapshot_kind_of",
     "to_jsonable",
     "with_s3_uri",
@@ -47,18 +47,26 @@ def with_s3_uri(export_task: Mapping[str, Any]) -> dict[str, Any]:
     return described
 
 
-def with_source_arn(snapshot: Mapping[str, Any]) -> dict[str, Any]:
-    """A snapshot description, JSON-friendly, with ``SourceArn`` for the start operator."""
-    described = to_jsonable(snapshot)
-    described["SourceArn"] = described.get("DBSnapshotArn") or described.get("DBClusterSnapshotArn")
+def with_source_arn(source: Mapping[str, Any]) -> dict[str, Any]:
+    """A snapshot (or live cluster) description, JSON-friendly, with ``SourceArn`` for the
+    start operator."""
+    described = to_jsonable(source)
+    described["SourceArn"] = (
+        described.get("DBSnapshotArn")
+        or described.get("DBClusterSnapshotArn")
+        or described.get("DBClusterArn")
+    )
     return described
 
 
 def snapshot_kind_of(identifier: str) -> str | None:
-    """``"db"`` or ``"cluster"`` for a snapshot ARN; None for a plain name."""
-    if identifier.startswith("arn:"):
-        return "cluster" if ":cluster-snapshot:" in identifier else "db"
-    return None
+    """For an export source's ARN: ``"db"`` (DB snapshot), ``"cluster"`` (cluster
+    snapshot) or ``"live_cluster"`` (a DB cluster itself); None for a plain name."""
+    if not identifier.startswith("arn:"):
+        return None
+    if ":cluster-snapshot:" in identifier:
+        return "cluster"
+    return "live_cluster" if ":cluster:" in identifier else "db"
 
 
 def is_automated_snapshot(identifier: str) -> bool:
@@ -82,22 +90,33 @@ def creation_time(snapshot: Mapping[str, Any]) -> datetime | None:
     return created if isinstance(created, datetime) else None
 
 
-def newest_snapshot(
-    snapshots: Iterable[Mapping[str, Any]], created_after: datetime | None
+def pick_snapshot(
+    snapshots: Iterable[Mapping[str, Any]],
+    created_after: datetime | None,
+    created_before: datetime | None = None,
 ) -> dict[str, Any] | None:
-    """The newest snapshot created at or after ``created_after``, with ``SourceArn``.
+    """The run's snapshot among a source's, with ``SourceArn``; None when none matches.
 
-    A snapshot still being created may not report its creation time yet; it counts as the
-    newest. None when no snapshot matches.
+    With ``created_after``: the *earliest* snapshot created at or after it (and before
+    ``created_before``), so a cleared or backfilled night picks its own snapshot, not a
+    later night's. Without: the newest one (before ``created_before``). A snapshot still
+    being created may not report its creation time yet: it counts as created now, i.e.
+    after every dated one and before any ``created_before`` in the future.
     """
 
     def counts(snapshot: Mapping[str, Any]) -> bool:
         created = creation_time(snapshot)
-        return created_after is None or created is None or created >= created_after
+        if created is None:
+            return True
+        after = created_after is None or created >= created_after
+        return after and (created_before is None or created < created_before)
 
-    def newness(snapshot: Mapping[str, Any]) -> tuple[int, float]:
+    def order(snapshot: Mapping[str, Any]) -> tuple[int, float]:
         created = creation_time(snapshot)
         return (1, 0.0) if created is None else (0, created.timestamp())
 
     candidates = [s for s in snapshots if counts(s)]
-    return with_source_arn(max(candidates, key=newness)) if candidates else None
+    if not candidates:
+        return None
+    chosen = min(candidates, key=order) if created_after is not None else max(candidates, key=order)
+    return with_source_arn(chosen)

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from airflow_rds_export.descriptions import (
     is_automated_snapshot,
-    newest_snapshot,
+    pick_snapshot,
     snapshot_kind_of,
     to_jsonable,
     with_source_arn,
@@ -47,8 +47,13 @@ class SnapshotRequest:
     """How to ask for snapshots of one kind (``"db"`` or ``"cluster"``)."""
 
     def __init__(self, kind: str) -> None:
-        cluster = kind == "cluster"
         self.kind = kind
+        if kind == "live_cluster":  # a DB cluster is an export source too (SourceType CLUSTER)
+            self.method, self.result_key = "describe_db_clusters", "DBClusters"
+            self.name_key = self.source_param = "DBClusterIdentifier"
+            self.id_filter = "db-cluster-id"
+            return
+        cluster = kind == "cluster"
         self.method = "describe_db_cluster_snapshots" if cluster else "describe_db_snapshots"
         self.result_key = "DBClusterSnapshots" if cluster else "DBSnapshots"
         self.name_key = "DBClusterSnapshotIdentifier" if cluster else "DBSnapshotIdentifier"
@@ -62,7 +67,7 @@ class SnapshotRequest:
         must also be specified"; without it the snapshot may be reported missing.
         """
         params: dict[str, Any] = {self.name_key: identifier}
-        if is_automated_snapshot(identifier):
+        if self.kind != "live_cluster" and is_automated_snapshot(identifier):
             params["SnapshotType"] = "automated"
         return params
 
@@ -262,18 +267,22 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
         db_cluster_identifier: str | None = None,
         snapshot_type: str = "automated",
         created_after: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> dict[str, Any] | None:
-        """The newest snapshot of an instance or cluster, of a type, created after a time.
+        """The run's snapshot of an instance or cluster, of a type; None if none matches.
 
-        A snapshot still being created may not report ``SnapshotCreateTime`` yet; it counts
-        as the newest. None when no snapshot matches.
+        With ``created_after``, the earliest created at or after it (and before
+        ``created_before``); without, the newest: see
+        :func:`~airflow_rds_export.descriptions.pick_snapshot`.
         """
         request, params = _snapshots_of_source(
             db_instance_identifier, db_cluster_identifier, snapshot_type
         )
         pages = cast(Any, self.conn).get_paginator(request.method).paginate(**params)
-        return newest_snapshot(
-            (s for page in pages for s in page.get(request.result_key, [])), created_after
+        return pick_snapshot(
+            (s for page in pages for s in page.get(request.result_key, [])),
+            created_after,
+            created_before,
         )
 
     async def find_latest_snapshot_async(
@@ -284,6 +293,7 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
         db_cluster_identifier: str | None = None,
         snapshot_type: str = "automated",
         created_after: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> dict[str, Any] | None:
         """As :meth:`find_latest_snapshot`, on an aiobotocore client (for triggers)."""
         request, params = _snapshots_of_source(
@@ -292,7 +302,7 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
         snapshots = []
         async for page in client.get_paginator(request.method).paginate(**params):
             snapshots.extend(page.get(request.result_key, []))
-        return newest_snapshot(snapshots, created_after)
+        return pick_snapshot(snapshots, created_after, created_before)
 
 
 async def _all_pages(method: Any, params: dict[str, Any], result_key: str) -> list[Any]:

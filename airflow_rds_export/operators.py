@@ -12,26 +12,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowRescheduleException,
+)
 
 from airflow_rds_export.connection import AWS_TEMPLATE_FIELDS, AwsConnectionMixin
 from airflow_rds_export.decisions import (
     EXPORT_ERROR_STATUSES,
+    EXPORT_TERMINAL_STATUSES,
     Decision,
     cancel_raced,
     decide_adoption,
     decide_cancel,
     decide_start_error,
-    export_already_exists,
-    source_not_ready,
+    describe_unknown_refusal,
+    other_export_of,
+    start_refusal,
 )
 from airflow_rds_export.descriptions import with_s3_uri
 from airflow_rds_export.errors import AwsError
 from airflow_rds_export.events import decision_from_event
+from airflow_rds_export.identifiers import MAX_EXPORT_ATTEMPTS, attempt_identifier
 from airflow_rds_export.outcomes import (
     carry_out,
     default_deferrable,
@@ -41,7 +50,10 @@ from airflow_rds_export.outcomes import (
 from airflow_rds_export.progress import ProgressLogger
 from airflow_rds_export.retry import backoff_delay
 from airflow_rds_export.validation import (
+    InvalidParameterError,
     check_literal,
+    is_unrendered,
+    region_of_arn,
     validate_bucket_name,
     validate_export_only,
     validate_export_task_identifier,
@@ -50,6 +62,7 @@ from airflow_rds_export.validation import (
     validate_policy,
     validate_positive_int,
     validate_positive_interval,
+    validate_region_agrees,
     validate_s3_prefix,
     validate_source_arn,
 )
@@ -73,12 +86,19 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
         # Without an __init__ of its own, Airflow's operator metaclass reads this class's
         # defaults from BaseOperator's and maps inlets/outlets to None in .partial().
         super().__init__(**kwargs)
+        #: The export this task acts on: export_task_identifier, or its re-export's.
+        self._export_id: str | None = None
+
+    @property
+    def export_id(self) -> str:
+        """The identifier of the export this task started, adopted or waits for."""
+        return self._export_id or self.export_task_identifier
 
     def _export_wait(self) -> ExportStateWait:
         """The wait spec: a target status done; FAILED / CANCELED otherwise fail with
         the cause; a task not describable yet keeps the wait going."""
         return ExportStateWait(
-            export_task_identifier=self.export_task_identifier,
+            export_task_identifier=self.export_id,
             target_statuses=tuple(sorted(self.wait_target_statuses)),
             error_statuses=tuple(sorted(EXPORT_ERROR_STATUSES - self.wait_target_statuses)),
             on_missing="reschedule",
@@ -124,7 +144,7 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
     def _defer_export_wait(self, interval: float, max_attempts: int) -> None:
         from airflow_rds_export.triggers import RdsExportTaskStateTrigger
 
-        self.log.info("Export %s: deferring the wait to the triggerer", self.export_task_identifier)
+        self.log.info("Export %s: deferring the wait to the triggerer", self.export_id)
         self.defer(
             trigger=RdsExportTaskStateTrigger(
                 **self._export_wait().to_kwargs(),
@@ -134,10 +154,14 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
                 **self.connection_kwargs,
             ),
             method_name="execute_complete",
+            kwargs={"export_id": self.export_id},
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], export_id: str | None = None
+    ) -> dict[str, Any]:
         """Resume after a deferred wait: apply the trigger's decision as a check would."""
+        self._export_id = export_id or self._export_id
         return resume_from_event(event, log=self.log, check_again=self._check_export)
 
 
@@ -269,28 +293,61 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         check(self.kms_key_id, validate_kms_key_id)
         check(self.s3_prefix, validate_s3_prefix)
         check(self.export_only, validate_export_only)
+        if not is_unrendered(self.source_arn):
+            check(self.region_name, partial(validate_region_agrees, self.source_arn))
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(
+        self, context: Context, first_try: str | None = None, last_try: str | None = None
+    ) -> dict[str, Any]:
         self._validate(fail_on_invalid)
-        export_task = self._start_or_adopt(context)
-        self._started_or_adopted = self.export_task_identifier
+        self._settle_region()
+        export_task = self._start_or_adopt(context, _Tries(first_try, last_try))
+        self._export_id = export_task.get("ExportTaskIdentifier") or self.export_id
+        self._started_or_adopted = self.export_id
         if self.wait_for_completion:
             export_task = self._wait_for_export(
                 interval=float(self.waiter_interval), max_attempts=self.waiter_max_attempts
             )
         return with_s3_uri(export_task)
 
-    def _start_or_adopt(self, context: Context) -> dict[str, Any]:
+    def _settle_region(self) -> None:
+        """Export in the source's Region: taken from source_arn when neither the task nor
+        its connection names one; a different one fails before any AWS call."""
+        try:
+            validate_region_agrees(self.source_arn, self.region_name)
+            if not self.region_name:
+                validate_region_agrees(
+                    self.source_arn, self.connection.hook().region_name, "the connection's Region"
+                )
+        except InvalidParameterError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        self.region_name = self.region_name or region_of_arn(self.source_arn)
+
+    def _start_or_adopt(self, context: Context, tries: _Tries) -> dict[str, Any]:
+        """Start this run's export, or adopt it; a dead one is exported again as ``-r2``..."""
+        for attempt in range(1, MAX_EXPORT_ATTEMPTS + 1):
+            identifier = attempt_identifier(self.export_task_identifier, attempt)
+            started = self._start(context, identifier, tries)
+            if started is not None:
+                return started
+        raise AirflowFailException(
+            f"Export task {self.export_task_identifier}: {MAX_EXPORT_ATTEMPTS} exports of this "
+            "run exist and every one is FAILED or CANCELED; not starting another. To do: fix "
+            "what their FailureCause says, then use a new export_task_identifier"
+        )
+
+    def _start(self, context: Context, identifier: str, tries: _Tries) -> dict[str, Any] | None:
+        """Start (or adopt) the export ``identifier``; None: it is dead, try the next one."""
         self.log.info(
             "Starting export %s of %s to s3://%s/%s",
-            self.export_task_identifier,
+            identifier,
             self.source_arn,
             self.s3_bucket_name,
             self.s3_prefix,
         )
         try:
             export_task = self.hook.start_export_task(
-                export_task_identifier=self.export_task_identifier,
+                export_task_identifier=identifier,
                 source_arn=self.source_arn,
                 s3_bucket_name=self.s3_bucket_name,
                 iam_role_arn=self.iam_role_arn,
@@ -300,90 +357,136 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
             )
         except Exception as exc:
             error = AwsError.of(exc)
-            busy = error.decide(self.export_task_identifier) if error.transient else None
-            if busy is not None:
+            if error.transient:
                 # The request may have taken effect: the next try adopts it if so.
-                self._wait_and_retry(context, busy, defer=False)
-            if error.code is None:
-                raise
-            if export_already_exists(error.code):
-                return self._adopt()
+                self._wait_and_retry(context, error.decide(f"Export task {identifier}"), tries)
+            refusal = start_refusal(error.code, error.message)
+            if refusal == "exists":
+                return self._adopt(identifier)
             decision = decide_start_error(
-                error.code,
+                error.code or "",
                 error.message,
-                resource=self.export_task_identifier,
+                resource=identifier,
                 on_invalid_state=self.on_invalid_state,
             )
             if decision is None:
-                raise
+                raise AirflowException(
+                    describe_unknown_refusal(f"Export task {identifier}", error.code, error.message)
+                ) from exc
             carry_out(decision)
-            # Only a snapshot can be waited for in the triggerer; a full quota is retried.
-            self._wait_and_retry(context, decision, defer=source_not_ready(error.code))
+            self._wait_and_retry(context, decision, tries, refusal, error.message)
             raise  # unreachable: the wait above raises
-        self.log.info(
-            "Started export %s (status %s)",
-            self.export_task_identifier,
-            export_task.get("Status"),
-        )
+        self.log.info("Started export %s (status %s)", identifier, export_task.get("Status"))
         return export_task
 
-    def _adopt(self) -> dict[str, Any]:
-        existing = self.hook.describe_export_task(self.export_task_identifier)
+    def _adopt(self, identifier: str) -> dict[str, Any] | None:
+        existing = self.hook.describe_export_task(identifier)
         decision = decide_adoption(
             existing,
-            resource=self.export_task_identifier,
+            resource=identifier,
             if_exists=self.if_exists,
             source_arn=self.source_arn,
             s3_bucket_name=self.s3_bucket_name,
             s3_prefix=self.s3_prefix,
+            export_only=self.export_only,
         )
         carry_out(decision)
         if decision.action == "wait":
             raise AirflowRescheduleException(_utcnow() + timedelta(seconds=5))
+        if decision.action == "restart":
+            self.log.warning("%s", decision.reason)
+            return None
         self.log.info("%s", decision.reason)
         assert existing is not None
         return existing
 
-    def _wait_and_retry(self, context: Context, decision: Decision, *, defer: bool) -> None:
-        """Not startable yet: reschedule (or defer) until source_wait_timeout, then fail."""
-        ti = context["ti"]
-        first_try = ti.get_first_reschedule_date(context) or _utcnow()
-        waited = (_utcnow() - first_try).total_seconds()
-        remaining = self.source_wait_timeout - waited
+    def _wait_and_retry(
+        self,
+        context: Context,
+        decision: Decision | None,
+        tries: _Tries,
+        refusal: str | None = None,
+        message: str = "",
+    ) -> None:
+        """Not startable yet: wait, then try again, until source_wait_timeout after the
+        first try (counted across reschedules and deferrals alike), then fail.
+
+        Deferred: for the source to be ready, for the export that holds the same snapshot
+        to end, or (quota, AWS busy) for ``source_wait_interval``; never sooner than
+        ``source_wait_interval`` after the previous try. Otherwise rescheduled.
+        """
+        assert decision is not None
+        now = _utcnow()
+        first = tries.first or context["ti"].get_first_reschedule_date(context) or now
+        remaining = self.source_wait_timeout - (now - first).total_seconds()
         if remaining <= 0:
             raise AirflowFailException(
                 f"{decision.reason}; gave up after source_wait_timeout="
-                f"{self.source_wait_timeout:g} s. To do: check the snapshot, or raise "
+                f"{self.source_wait_timeout:g} s. To do: check the source, or raise "
                 "source_wait_timeout"
             )
-        self.log.info("%s; next try in %g s", decision.reason, self.source_wait_interval)
-        if self.deferrable and defer:
-            from airflow_rds_export.triggers import RdsSnapshotReadyTrigger
+        interval = min(self.source_wait_interval, remaining)
+        self.log.info("%s; next try in at most %g s", decision.reason, interval)
+        if not self.deferrable:
+            raise AirflowRescheduleException(now + timedelta(seconds=interval))
+        from airflow_rds_export import triggers
 
-            self.defer(
-                trigger=RdsSnapshotReadyTrigger(
-                    db_snapshot_identifier=self.source_arn,
-                    on_missing="reschedule",
-                    on_failure="fail",
-                    poll_interval=self.source_wait_interval,
-                    **self.connection_kwargs,
-                ),
-                method_name="execute_after_source_ready",
-                timeout=timedelta(seconds=remaining),
+        other = other_export_of(message) if refusal == "source_busy" else None
+        too_soon = tries.last is not None and (now - tries.last).total_seconds() < interval
+        waiting_for, trigger = "timer", triggers.timer(now + timedelta(seconds=interval))
+        if refusal == "source_not_ready" and not too_soon:
+            waiting_for = "source"
+            trigger = triggers.RdsSnapshotReadyTrigger(
+                db_snapshot_identifier=self.source_arn,
+                on_missing="reschedule",
+                on_failure="fail",
+                poll_interval=self.source_wait_interval,
+                **self.connection_kwargs,
             )
-        raise AirflowRescheduleException(
-            _utcnow() + timedelta(seconds=min(self.source_wait_interval, remaining))
+        elif other is not None and not too_soon:
+            waiting_for = "other export"
+            trigger = triggers.RdsExportTaskStateTrigger(
+                export_task_identifier=other,
+                target_statuses=sorted(EXPORT_TERMINAL_STATUSES),
+                error_statuses=[],
+                on_missing="skip",
+                poll_interval=self.source_wait_interval,
+                **self.connection_kwargs,
+            )
+        self.defer(
+            trigger=trigger,
+            method_name="execute_after_source_ready",
+            kwargs={
+                "first_try": first.isoformat(),
+                "last_try": now.isoformat(),
+                "waiting_for": waiting_for,
+            },
+            timeout=timedelta(seconds=remaining),
         )
 
-    def execute_after_source_ready(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume once the deferred wait for the source snapshot ended."""
-        decision, _ = decision_from_event(event)
-        carry_out(decision)
-        return self.execute(context)
+    def execute_after_source_ready(
+        self,
+        context: Context,
+        event: Any,
+        first_try: str | None = None,
+        last_try: str | None = None,
+        waiting_for: str = "source",
+    ) -> dict[str, Any]:
+        """Resume after waiting to try again: try again, unless the source's own wait
+        decided it can never be exported (failed or skipped)."""
+        if waiting_for == "source":
+            decision, _ = decision_from_event(event)
+            carry_out(decision)
+        else:
+            self.log.info("Waited for the %s; trying to start again", waiting_for)
+        return self.execute(context, first_try=first_try, last_try=last_try)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        self._started_or_adopted = self.export_task_identifier
-        return with_s3_uri(super().execute_complete(context, event))
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], export_id: str | None = None
+    ) -> dict[str, Any]:
+        result = with_s3_uri(super().execute_complete(context, event, export_id))
+        self._started_or_adopted = self.export_id
+        return result
 
     def on_kill(self) -> None:
         """Cancel the export this task started or adopted, so none runs unwatched."""
@@ -522,6 +625,23 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
             if decision.action == "wait" or current is None:
                 raise
             return current
+
+
+@dataclass(frozen=True)
+class _Tries:
+    """When this run first tried to start its export, and when it tried last (ISO 8601,
+    carried through deferrals)."""
+
+    first_iso: str | None = None
+    last_iso: str | None = None
+
+    @property
+    def first(self) -> datetime | None:
+        return datetime.fromisoformat(self.first_iso) if self.first_iso else None
+
+    @property
+    def last(self) -> datetime | None:
+        return datetime.fromisoformat(self.last_iso) if self.last_iso else None
 
 
 def _utcnow() -> datetime:

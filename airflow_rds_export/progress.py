@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_rds_export.decisions import Decision, normalise_status, progress_of
+from airflow_rds_export.decisions import EXPORT_STATUSES, Decision, normalise_status, progress_of
 
 __all__ = ["ProgressLogger"]
 
@@ -17,6 +17,7 @@ class ProgressLogger:
         self._log = log
         self._last_progress: tuple[Any, ...] | None = None
         self._last_reason: str | None = None
+        self._unknown_statuses: set[str] = set()
 
     def __call__(self, export_task: Mapping[str, Any] | None) -> None:
         """Log an export task's status and progress if they changed (other descriptions:
@@ -25,6 +26,14 @@ class ProgressLogger:
             return
         percent, extracted = progress_of(export_task)
         status = normalise_status(export_task.get("Status"))
+        if status and status not in EXPORT_STATUSES and status not in self._unknown_statuses:
+            self._unknown_statuses.add(status)
+            self._log.warning(
+                "Export %s reports status %r, which this package does not know (AWS may have "
+                "added one); waiting for a known status",
+                export_task.get("ExportTaskIdentifier"),
+                export_task.get("Status"),
+            )
         seen = (status, percent, extracted)
         if seen == self._last_progress:
             return

@@ -121,20 +121,27 @@ class RdsSnapshotReadySensor(_WaitSensor):
     """Wait until an RDS DB snapshot or Aurora cluster snapshot is ``available``.
 
     Name the snapshot (``db_snapshot_identifier``: name or ARN, instance or cluster
-    snapshot), or name its source (``db_instance_identifier`` / ``db_cluster_identifier``)
-    to wait for the newest snapshot of that source, e.g. the nightly automated one.
+    snapshot; a live Aurora cluster's ARN waits for the cluster), or name its source
+    (``db_instance_identifier`` / ``db_cluster_identifier``) to wait for the run's snapshot
+    of that source, e.g. the nightly automated one: the earliest created at or after
+    ``created_after`` (and before ``created_before``), so a cleared or backfilled run picks
+    its own night's snapshot, never a later one; the newest without ``created_after``.
 
     * ``creating`` / ``copying``: not ready yet, keep waiting;
     * not found: ``on_missing`` (default ``"reschedule"``: keep waiting);
     * ``failed``, ``deleted``, ``incompatible-*``: ``on_failure`` (default ``"fail"``).
 
     :param db_snapshot_identifier: Snapshot name or ARN. (templated)
-    :param db_instance_identifier: Wait for the newest snapshot of this instance. (templated)
-    :param db_cluster_identifier: Wait for the newest snapshot of this cluster. (templated)
+    :param db_instance_identifier: Wait for a snapshot of this instance. (templated)
+    :param db_cluster_identifier: Wait for a snapshot of this cluster. (templated)
     :param snapshot_type: With an instance / cluster: ``"automated"`` (default),
         ``"manual"``, ``"shared"``, ``"public"`` or ``"awsbackup"``. (templated)
-    :param created_after: With an instance / cluster: only snapshots created at or after
-        this time count, e.g. ``"{{ data_interval_end }}"``. (templated)
+    :param created_after: With an instance / cluster: the earliest snapshot created at or
+        after this time, e.g. ``"{{ logical_date }}"``. (templated)
+    :param created_before: With an instance / cluster: only snapshots created before this
+        time count, e.g. ``"{{ logical_date + macros.timedelta(days=1) }}"``. With
+        Airflow 3's default timetable the data interval has zero length (start == end ==
+        the logical date), so give the night's window explicitly. (templated)
     :param db_type: ``"instance"`` or ``"cluster"`` to look a snapshot name up in one
         kind only; by default DB snapshots are looked up first, then cluster snapshots.
     :param on_missing: ``"reschedule"`` (default), ``"skip"`` or ``"fail"``.
@@ -155,6 +162,7 @@ class RdsSnapshotReadySensor(_WaitSensor):
         "db_cluster_identifier",
         "snapshot_type",
         "created_after",
+        "created_before",
     )
     wait_cls = SnapshotReadyWait
     trigger_path = "airflow_rds_export.triggers.RdsSnapshotReadyTrigger"
@@ -168,6 +176,7 @@ class RdsSnapshotReadySensor(_WaitSensor):
         db_cluster_identifier: str | None = None,
         snapshot_type: str = "automated",
         created_after: Any = None,
+        created_before: Any = None,
         db_type: str | None = None,
         on_missing: str = "reschedule",
         on_failure: str = "fail",
@@ -188,6 +197,7 @@ class RdsSnapshotReadySensor(_WaitSensor):
         self.db_cluster_identifier = db_cluster_identifier
         self.snapshot_type = snapshot_type
         self.created_after = created_after
+        self.created_before = created_before
         self.db_type = db_type
         self.on_missing = on_missing
         self.on_failure = on_failure
@@ -195,8 +205,9 @@ class RdsSnapshotReadySensor(_WaitSensor):
 
     def wait_arguments(self) -> dict[str, Any]:
         arguments = super().wait_arguments()
-        if isinstance(self.created_after, datetime):  # JSON-friendly for the trigger
-            arguments["created_after"] = self.created_after.isoformat()
+        for name in ("created_after", "created_before"):
+            if isinstance(arguments[name], datetime):  # JSON-friendly for the trigger
+                arguments[name] = arguments[name].isoformat()
         return arguments
 
 

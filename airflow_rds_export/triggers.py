@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Any, ClassVar
 
 from airflow.triggers.base import (
@@ -36,7 +37,13 @@ from airflow_rds_export.progress import ProgressLogger
 from airflow_rds_export.validation import InvalidParameterError
 from airflow_rds_export.waits import Check, ExportStateWait, SnapshotReadyWait, Wait
 
-__all__ = ["RdsExportTaskStateTrigger", "RdsSnapshotReadyTrigger", "decision_from_event"]
+__all__ = [
+    "RdsExportTaskStateTrigger",
+    "RdsSnapshotReadyTrigger",
+    "RdsWaitTrigger",
+    "decision_from_event",
+    "timer",
+]
 
 BACKOFF_BASE_SECONDS = retry.BACKOFF_BASE_SECONDS
 #: Whether waits that can share their polling do (see :mod:`airflow_rds_export.polling`).
@@ -49,6 +56,13 @@ Pause = Callable[[float], Awaitable[None]]
 def backoff_delay(failures: int, base: float | None = None) -> float:
     """The triggers' delay after ``failures`` transient errors in a row (capped, jittered)."""
     return retry.backoff_delay(failures, BACKOFF_BASE_SECONDS if base is None else base)
+
+
+def timer(moment: datetime) -> BaseTrigger:
+    """A trigger that fires at ``moment`` (Airflow's own ``DateTimeTrigger``)."""
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+    return DateTimeTrigger(moment=moment)
 
 
 class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_rds_export.decisions import EXPORT_STATUSES, normalise_status
+from airflow_rds_export.partitions import PARTITIONS
 
 __all__ = [
     "InvalidParameterError",
@@ -21,6 +22,7 @@ __all__ = [
     "is_unrendered",
     "optional",
     "parse_datetime",
+    "region_of_arn",
     "validate_bucket_name",
     "validate_export_only",
     "validate_export_task_identifier",
@@ -28,6 +30,7 @@ __all__ = [
     "validate_kms_key_id",
     "validate_policy",
     "validate_positive_interval",
+    "validate_region_agrees",
     "validate_s3_prefix",
     "validate_snapshot_identifier",
     "validate_source_arn",
@@ -43,8 +46,6 @@ _EXPORT_ID_RULE = (
     "no two consecutive hyphens"
 )
 _EXPORT_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*$")
-_PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f")
-_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d"
 _ARN = re.compile(
     r"^arn:(?P<partition>[^:]+):(?P<service>[^:]+):(?P<region>[^:]*):(?P<account>[^:]*):"
     r"(?P<resource>.+)$"
@@ -127,11 +128,45 @@ def _parse_arn(value: str, field: str) -> re.Match[str]:
         raise InvalidParameterError(
             field, value, "must be an ARN: arn:<partition>:<service>:<region>:<account>:<resource>"
         )
-    if match["partition"] not in _PARTITIONS:
+    if match["partition"] not in PARTITIONS:
         raise InvalidParameterError(
-            field, value, f"unknown partition {match['partition']!r}; one of {list(_PARTITIONS)}"
+            field, value, f"unknown partition {match['partition']!r}; one of {list(PARTITIONS)}"
         )
     return match
+
+
+def _check_region(match: re.Match[str], field: str, value: str) -> None:
+    """The ARN's Region must be one of its partition's (botocore's partition data)."""
+    pattern = str(PARTITIONS[match["partition"]]["region_regex"])
+    if not re.match(pattern, match["region"]):
+        raise InvalidParameterError(
+            field,
+            value,
+            f"region {match['region']!r} is not a Region of partition {match['partition']!r}",
+        )
+
+
+def region_of_arn(value: str) -> str | None:
+    """The Region named in an ARN (None for a malformed ARN or one without a Region)."""
+    match = _ARN.match(value)
+    return (match["region"] or None) if match else None
+
+
+def validate_region_agrees(source_arn: Any, region_name: Any, field: str = "region_name") -> None:
+    """An export source lives in one Region: the connection's Region must be it (either
+    may be unknown yet: nothing to compare then)."""
+    if is_unrendered(source_arn) or is_unrendered(region_name):
+        return
+    arn_region = region_of_arn(source_arn) if isinstance(source_arn, str) else None
+    if arn_region and region_name and region_name != arn_region:
+        raise InvalidParameterError(
+            field,
+            region_name,
+            f"source_arn {source_arn} is in Region {arn_region!r}, but the task's AWS "
+            f"connection uses Region {region_name!r}; RDS exports a snapshot only in its own "
+            f"Region. To do: use region_name={arn_region!r} (or a connection in it), or copy "
+            f"the snapshot to {region_name!r} and export the copy",
+        )
 
 
 def validate_source_arn(value: Any, field: str = "source_arn") -> str:
@@ -143,8 +178,7 @@ def validate_source_arn(value: Any, field: str = "source_arn") -> str:
         raise InvalidParameterError(
             field, value, f"must be an RDS ARN (service 'rds'), not {match['service']!r}"
         )
-    if not re.fullmatch(_REGION, match["region"]):
-        raise InvalidParameterError(field, value, f"region {match['region']!r} is not a Region")
+    _check_region(match, field, value)
     if not re.fullmatch(r"\d{12}", match["account"]):
         raise InvalidParameterError(field, value, "the account must be 12 digits")
     resource_type, _, name = match["resource"].partition(":")
@@ -167,14 +201,12 @@ def validate_source_arn(value: Any, field: str = "source_arn") -> str:
 
 
 def validate_snapshot_identifier(value: Any, field: str = "db_snapshot_identifier") -> str:
-    """A DB or cluster snapshot name (automated ones start with ``rds:``) or its ARN."""
+    """A DB or cluster snapshot name (automated ones start with ``rds:``), or the ARN of
+    an export source: a DB snapshot, a DB cluster snapshot or a live DB cluster."""
     if not isinstance(value, str) or not value:
         raise InvalidParameterError(field, value, "must be a non-empty snapshot name or ARN")
     if value.startswith("arn:"):
-        validate_source_arn(value, field)
-        if ":cluster:" in value:
-            raise InvalidParameterError(field, value, "is a cluster ARN, not a snapshot ARN")
-        return value
+        return validate_source_arn(value, field)
     if not _SNAPSHOT_NAME.match(value):
         raise InvalidParameterError(
             field,
@@ -290,13 +322,17 @@ def validate_policy(value: Any, field: str, allowed: Collection[str | None]) -> 
 
 
 def validate_statuses(
-    value: Any, field: str, allowed: Collection[str] = EXPORT_STATUSES
+    value: Any,
+    field: str,
+    allowed: Collection[str] = EXPORT_STATUSES,
+    *,
+    may_be_empty: bool = False,
 ) -> frozenset[str]:
-    """A non-empty list of known statuses; returned normalised (lower case)."""
+    """A list of known statuses (non-empty unless ``may_be_empty``); returned normalised."""
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise InvalidParameterError(field, value, "must be a list of statuses")
     statuses = [normalise_status(s) for s in value]
-    if not statuses:
+    if not statuses and not may_be_empty:
         raise InvalidParameterError(field, value, "must name at least one status")
     unknown = [s for s in statuses if s not in allowed]
     if unknown:

@@ -179,9 +179,11 @@ class Wait:
 class SnapshotReadyWait(Wait):
     """Wait until a DB or cluster snapshot is ``available``.
 
-    Name the snapshot (``db_snapshot_identifier``, name or ARN), or its source
-    (``db_instance_identifier`` / ``db_cluster_identifier``) for its newest snapshot of
-    ``snapshot_type`` created at or after ``created_after`` (ISO 8601).
+    Name the snapshot (``db_snapshot_identifier``, name or ARN; a live cluster's ARN waits
+    for the cluster to be ``available``), or its source (``db_instance_identifier`` /
+    ``db_cluster_identifier``) for the run's snapshot of ``snapshot_type``: the earliest
+    created at or after ``created_after`` and before ``created_before`` (ISO 8601), or
+    the newest when ``created_after`` is not given.
     """
 
     kind: ClassVar[str] = SNAPSHOT
@@ -192,6 +194,7 @@ class SnapshotReadyWait(Wait):
     db_cluster_identifier: str | None = None
     snapshot_type: str = "automated"
     created_after: str | None = None
+    created_before: str | None = None
     db_type: str | None = None
     on_missing: str = "reschedule"
     on_failure: str = "fail"
@@ -227,12 +230,19 @@ class SnapshotReadyWait(Wait):
             SNAPSHOT_TYPES,
         )
         check(values.get("created_after"), parse_datetime, "created_after")
+        check(values.get("created_before"), parse_datetime, "created_before")
+        if not is_unrendered(values.get("created_after")) and not is_unrendered(
+            values.get("created_before")
+        ):
+            check(values.get("created_before"), _later_than(values.get("created_after")))
 
     @property
     def resource(self) -> str:
         if self.db_snapshot_identifier:
             return self.db_snapshot_identifier
         source = self.db_instance_identifier or self.db_cluster_identifier
+        if self.created_after:
+            return f"(first {self.snapshot_type} snapshot of {source} since {self.created_after})"
         return f"(newest {self.snapshot_type} snapshot of {source})"
 
     @property
@@ -257,6 +267,7 @@ class SnapshotReadyWait(Wait):
             "db_cluster_identifier": self.db_cluster_identifier,
             "snapshot_type": self.snapshot_type,
             "created_after": parse_datetime(self.created_after, "created_after"),
+            "created_before": parse_datetime(self.created_before, "created_before"),
         }
 
     def shared_request(self) -> SharedRequest | None:
@@ -305,7 +316,7 @@ class ExportStateWait(Wait):
         targets = values.get("target_statuses", ("complete",))
         errors = values.get("error_statuses", DEFAULT_EXPORT_ERROR_STATUSES)
         check(targets, validate_statuses, "target_statuses")
-        check(errors, validate_statuses, "error_statuses")
+        check(errors, validate_error_statuses, "error_statuses")
         if not is_unrendered(targets) and not is_unrendered(errors):
             check(errors, _disjoint_from(targets))
 
@@ -329,20 +340,40 @@ class ExportStateWait(Wait):
             description,
             resource=self.export_task_identifier,
             target_statuses=validate_statuses(self.target_statuses, "target_statuses"),
-            error_statuses=validate_statuses(self.error_statuses, "error_statuses"),
+            error_statuses=validate_error_statuses(self.error_statuses, "error_statuses"),
             on_missing=self.on_missing,
             on_failure=self.on_failure,
         )
         return Check(decision, description)
 
 
+def validate_error_statuses(value: Any, field: str) -> frozenset[str]:
+    """Error statuses may be none at all (every terminal status a target, or a wait that
+    fails on nothing)."""
+    return validate_statuses(value, field, may_be_empty=True)
+
+
 def _disjoint_from(targets: Any) -> Callable[[Any], None]:
     def validate(errors: Any) -> None:
         validate_disjoint(
             validate_statuses(targets, "target_statuses"),
-            validate_statuses(errors, "error_statuses"),
+            validate_error_statuses(errors, "error_statuses"),
             error_field="error_statuses",
             value=errors,
         )
+
+    return validate
+
+
+def _later_than(created_after: Any) -> Callable[[Any], None]:
+    def validate(created_before: Any) -> None:
+        after = parse_datetime(created_after, "created_after")
+        before = parse_datetime(created_before, "created_before")
+        if after is not None and before is not None and before <= after:
+            raise InvalidParameterError(
+                "created_before",
+                created_before,
+                f"must be later than created_after ({created_after!r})",
+            )
 
     return validate

@@ -347,6 +347,7 @@ def run_scenario(
             console.wrapped(" " * 9 + "seeded: ", fact)
         env = {
             **airflow_connection_env(server.endpoint_url, region_name=server.region_name),
+            **world.variables(),
             "RDS_EXPORT_POLL_SECONDS": POLL_SECONDS,
         }
         control.reset_calls()

@@ -27,6 +27,7 @@ so the demo doubles as a smoke test of the example DAGs against the package.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -92,6 +93,18 @@ class World:
     def fleet_export_id(self, source: str) -> str:
         """The export identifier fleet_rds_export derives: ``fleet-<source>-<ds_nodash>``."""
         return f"fleet-{source}-{self.ds_nodash}"
+
+    def variables(self) -> dict[str, str]:
+        """The Airflow Variables the example DAGs read, as ``AIRFLOW_VAR_*`` environment:
+        fleet_rds_export takes its bucket, prefix, role and key from ``rds_export_target``
+        (never from the trigger form)."""
+        target = {
+            "s3_bucket_name": self.bucket,
+            "s3_prefix": "fleet",
+            "iam_role_arn": self.iam_role_arn,
+            "kms_key_id": self.kms_key_id,
+        }
+        return {"AIRFLOW_VAR_RDS_EXPORT_TARGET": json.dumps(target)}
 
     def describe(self) -> list[str]:
         """One line per seeded fact, for the demo's setup output."""
@@ -365,7 +378,7 @@ def build_runs(world: World) -> list[RunSpec]:
         title=f"fleet_rds_export {world.logical_date}",
         dag_file="fleet_rds_export.py",
         dag_id="fleet_rds_export",
-        conf={"sources": [dict(s) for s in FLEET_SOURCES], **target},
+        conf={"sources": [dict(s) for s in FLEET_SOURCES]},
         shows="one export of the fleet fails and is reported with AWS's FailureCause",
         expected_state="failed",
         tasks=tuple(fleet_tasks),

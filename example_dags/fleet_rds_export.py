@@ -1,10 +1,10 @@
 """Nightly export of a whole fleet of RDS instances and Aurora clusters, one DAG.
 
-The list of sources is a param; each night, for every source, dynamic task mapping
-(``.expand``) runs the same three steps as ``nightly_rds_export``:
+The fleet is listed in this file (``FLEET``); each night, for every source, dynamic task
+mapping (``.expand``) runs the same three steps as ``nightly_rds_export``:
 
-1. wait (deferred) for tonight's automated snapshot (created at or after the data
-   interval start);
+1. wait (deferred) for the night's automated snapshot (the first one created on the
+   run's logical day);
 2. start its export, identified as ``fleet-<source>-<yyyymmdd>`` (re-runs adopt; the
    ``fleet-`` prefix keeps it apart from a nightly_rds_export of the same source);
 3. wait (deferred) for the export to complete.
@@ -12,7 +12,14 @@ The list of sources is a param; each night, for every source, dynamic task mappi
 AWS runs at most 5 exports per account and Region at once, so ``start_and_wait`` has
 ``max_active_tis_per_dag=5``: a deferred export wait counts as active, so a sixth export
 starts only when one of the five has finished. (Several DAGs exporting in the same
-account should share a pool of 5 slots created with ``include_deferred``.)
+account should share a pool of 5 slots created with ``include_deferred``.) AWS also runs
+only one export of a snapshot at a time: should ``nightly_rds_export`` be exporting the
+same snapshot, the start waits (deferred) for that export to end, then starts.
+
+Who may trigger a DAG may fill in its trigger form, so nothing that decides *what* is
+exported *where* comes from there: the bucket, prefix, export role and KMS key come from
+the Airflow Variable ``rds_export_target`` (JSON, set by whoever administers Airflow),
+and a run's ``sources`` param may only narrow the fleet listed in this file.
 
 Parsing this file touches no AWS and imports no boto3.
 """
@@ -29,6 +36,18 @@ from airflow_rds_export.sensors import RdsSnapshotReadySensor
 
 POLL_SECONDS = float(os.environ.get("RDS_EXPORT_POLL_SECONDS", "60"))
 AWS_CONCURRENT_EXPORT_LIMIT = 5
+# The sources this DAG may export. A run's "sources" param can pick among them, no more.
+FLEET: tuple[dict[str, str], ...] = (
+    {"db_instance_identifier": "orders"},
+    {"db_instance_identifier": "billing"},
+    {"db_instance_identifier": "inventory"},
+    {"db_cluster_identifier": "analytics"},
+)
+# Where exports go comes from the Variable "rds_export_target" (JSON: s3_bucket_name,
+# s3_prefix, iam_role_arn, kms_key_id), read when a task runs, never at parse time.
+# Wait for the night's snapshot until shortly before the next night's run (the backup
+# window may be late in the day, see nightly_rds_export).
+SNAPSHOT_WAIT = timedelta(hours=20)
 
 with DAG(
     dag_id="fleet_rds_export",
@@ -40,29 +59,29 @@ with DAG(
     tags=["rds", "export"],
     params={
         "sources": Param(
-            [
-                {"db_instance_identifier": "orders"},
-                {"db_instance_identifier": "billing"},
-                {"db_cluster_identifier": "analytics"},
-            ],
+            [dict(source) for source in FLEET],
             type="array",
-            description="One object per source: db_instance_identifier or db_cluster_identifier",
+            description="Which of the fleet's sources to export (default: all of them)",
         ),
-        "s3_bucket_name": Param("rds-exports", type="string"),
-        "s3_prefix": Param("fleet", type="string"),
-        "iam_role_arn": Param("arn:aws:iam::123456789012:role/rds-s3-export", type="string"),
-        "kms_key_id": Param("alias/rds-exports", type="string"),
     },
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
 ) as dag:
 
     @task
     def list_sources(params: dict | None = None) -> list[dict[str, str]]:
-        """The sources to export tonight, as the sensor's keyword arguments."""
-        sources = (params or {})["sources"]
-        return [
-            {k: v for k, v in source.items() if k.endswith("_identifier")} for source in sources
+        """The sources to export tonight, as the sensor's keyword arguments; each must be
+        one of FLEET."""
+        sources = [
+            {k: v for k, v in source.items() if k.endswith("_identifier")}
+            for source in (params or {})["sources"]
         ]
+        unknown = [source for source in sources if source not in FLEET]
+        if unknown:
+            raise ValueError(
+                f"sources={unknown} are not in this DAG's FLEET {list(FLEET)}: a run may only "
+                "export sources listed in the DAG file. To do: add them to FLEET"
+            )
+        return sources
 
     @task
     def export_settings(snapshots: list[dict], ds_nodash: str | None = None) -> list[dict]:
@@ -81,21 +100,25 @@ with DAG(
     wait_for_snapshots = RdsSnapshotReadySensor.partial(
         task_id="wait_for_snapshot",
         snapshot_type="automated",
-        created_after="{{ data_interval_start }}",
+        created_after="{{ logical_date }}",
+        created_before="{{ logical_date + macros.timedelta(days=1) }}",
         deferrable=True,
         poke_interval=POLL_SECONDS,
-        timeout=timedelta(hours=6).total_seconds(),
+        timeout=SNAPSHOT_WAIT.total_seconds(),
     ).expand_kwargs(list_sources())
 
     RdsStartExportTaskOperator.partial(
         task_id="start_and_wait",
-        s3_bucket_name="{{ params.s3_bucket_name }}",
-        s3_prefix="{{ params.s3_prefix }}",
-        iam_role_arn="{{ params.iam_role_arn }}",
-        kms_key_id="{{ params.kms_key_id }}",
+        s3_bucket_name="{{ var.json.rds_export_target.s3_bucket_name }}",
+        s3_prefix="{{ var.json.rds_export_target.s3_prefix }}",
+        iam_role_arn="{{ var.json.rds_export_target.iam_role_arn }}",
+        kms_key_id="{{ var.json.rds_export_target.kms_key_id }}",
         wait_for_completion=True,
         waiter_interval=POLL_SECONDS,
         waiter_max_attempts=int(timedelta(hours=12).total_seconds() // POLL_SECONDS),
+        # Another export of the same snapshot (nightly_rds_export's, say) is waited out,
+        # checking it this often; quota refusals are retried this often too.
+        source_wait_interval=POLL_SECONDS,
         deferrable=True,
         max_active_tis_per_dag=AWS_CONCURRENT_EXPORT_LIMIT,
     ).expand_kwargs(export_settings(wait_for_snapshots.output))

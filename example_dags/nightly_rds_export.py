@@ -2,14 +2,18 @@
 
 Each night RDS takes an automated snapshot of the instance. This DAG
 
-1. waits for tonight's automated snapshot (the newest one created at or after the run's
-   data interval start, which Airflow 3's default ``@daily`` timetable sets to the
-   logical date) to be ``available`` (deferred: no worker slot is held while RDS has not
-   taken it yet or is still ``creating`` it);
+1. waits for the night's automated snapshot to be ``available`` (deferred: no worker slot
+   is held while RDS has not taken it yet or is still ``creating`` it): the first one
+   created on the run's logical day, ``[logical_date, logical_date + 1 day)``. Airflow 3's
+   default ``@daily`` timetable gives a data interval of zero length (start == end ==
+   logical date), so the window is spelled out; a cleared or backfilled night picks its
+   own snapshot even when later nights' snapshots exist;
 2. starts its export to ``s3://<bucket>/<prefix>/<instance>-<yyyymmdd>/``. The identifier
    is derived from the instance and the logical date, so a retried or cleared run adopts
    the export it already started instead of failing with ``ExportTaskAlreadyExists`` or
-   starting a second one;
+   starting a second one. If that export FAILED or was CANCELED (by this DAG's teardown,
+   say), a cleared run exports again as ``<instance>-<yyyymmdd>-r2`` (identifiers are never
+   reusable); the steps below follow whichever export ``start_export`` returned;
 3. waits for the export (deferred; progress in the task log), failing with AWS's
    ``FailureCause`` if it fails;
 4. tears down: cancels the export if anything above failed or timed out, so no export runs
@@ -33,6 +37,17 @@ from airflow_rds_export.operators import RdsCancelExportTaskOperator, RdsStartEx
 from airflow_rds_export.sensors import RdsExportTaskStateSensor, RdsSnapshotReadySensor
 
 EXPORT_ID = "{{ params.db_instance_identifier }}-{{ ds_nodash }}"
+# The export start_export started or adopted (EXPORT_ID, or EXPORT_ID-r2... after a
+# re-export); EXPORT_ID itself if start_export never got that far.
+STARTED_EXPORT_ID = (
+    "{{ (ti.xcom_pull(task_ids='start_export') or {}).get('ExportTaskIdentifier')"
+    " or params.db_instance_identifier ~ '-' ~ ds_nodash }}"
+)
+# RDS takes automated snapshots in the instance's backup window: by default a 30-minute
+# window picked from an 8-hour block per Region, and a large snapshot takes a while on top.
+# Wait for up to 20 hours after midnight UTC (until shortly before the next night's run);
+# if your backup window is known, size this to its end plus the snapshot's usual duration.
+SNAPSHOT_WAIT = timedelta(hours=20)
 # Seconds between status checks. Real snapshots and exports take tens of minutes to hours,
 # so a minute is plenty; the demo and tests set it lower. (An environment variable, not a
 # Variable: reading Variables at parse time would query the database on every parse.)
@@ -59,10 +74,11 @@ with DAG(
         task_id="wait_for_snapshot",
         db_instance_identifier="{{ params.db_instance_identifier }}",
         snapshot_type="automated",
-        created_after="{{ data_interval_start }}",
+        created_after="{{ logical_date }}",
+        created_before="{{ logical_date + macros.timedelta(days=1) }}",
         deferrable=True,
         poke_interval=POLL_SECONDS,
-        timeout=timedelta(hours=6).total_seconds(),
+        timeout=SNAPSHOT_WAIT.total_seconds(),
     )
 
     start_export = RdsStartExportTaskOperator(
@@ -74,18 +90,21 @@ with DAG(
         iam_role_arn="{{ params.iam_role_arn }}",
         kms_key_id="{{ params.kms_key_id }}",
         wait_for_completion=False,
-        # The sensor above waited already; should the snapshot flip back, keep waiting.
+        # The sensor above waited already; should the snapshot flip back, or another export
+        # of it (fleet_rds_export's, say) still run, keep waiting, checking this often.
         on_invalid_state="reschedule",
+        source_wait_interval=POLL_SECONDS,
         if_exists="adopt",
     )
 
     wait_for_export = RdsExportTaskStateSensor(
         task_id="wait_for_export",
-        export_task_identifier=EXPORT_ID,
+        export_task_identifier=STARTED_EXPORT_ID,
         deferrable=True,
-        # Starts and ends in the triggerer: the hours-long export wait never touches a
-        # worker. (Nothing downstream reads its XCom: see the README on Airflow 3.3.2.)
-        start_from_trigger=True,
+        # Checks once on a worker, which renders the XCom template above (rendering it in
+        # the triggerer with start_from_trigger is not proven on Airflow 3.3.2: see the
+        # README), then waits and ends in the triggerer: the hours-long export wait holds
+        # no worker. (Nothing downstream reads its XCom: see the README.)
         end_from_trigger=True,
         poke_interval=POLL_SECONDS,
         timeout=timedelta(hours=12).total_seconds(),
@@ -93,7 +112,7 @@ with DAG(
 
     cancel_if_unfinished = RdsCancelExportTaskOperator(
         task_id="cancel_if_unfinished",
-        export_task_identifier=EXPORT_ID,
+        export_task_identifier=STARTED_EXPORT_ID,
         on_invalid_state="skip",  # already COMPLETE / FAILED / CANCELED: nothing to do
         on_missing="skip",  # never started: nothing to do
         wait_for_completion=False,

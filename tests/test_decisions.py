@@ -217,6 +217,21 @@ EXPORT_CASES = [
         for status in ("STARTING", "IN_PROGRESS", "CANCELING")
     ),
     export_case("in-progress-lower-case", {"Status": "in_progress"}, "wait", "IN_PROGRESS"),
+    export_case(
+        "unknown-status-waits",
+        {"Status": "VALIDATING"},
+        "wait",
+        "is VALIDATING, a status this package does not know",
+        "bounded by the task's timeout",
+    ),
+    export_case(
+        "no-status-fails-showing-what-aws-said",
+        {"ExportTaskIdentifier": EXPORT_ID, "PercentProgress": 5},
+        "fail",
+        "without a Status",
+        "'PercentProgress': 5",
+        "To do:",
+    ),
     export_case("target-COMPLETE", {"Status": "COMPLETE"}, "done", "is complete"),
     export_case("target-complete-lower-case", {"Status": "complete"}, "done", "is complete"),
     export_case(
@@ -277,6 +292,11 @@ def test_decide_export(case: Case) -> None:
 
 # --- decide_start_error --------------------------------------------------------------
 
+BUSY_MESSAGE = (
+    "Export task orders-20240101 is already exporting "
+    "arn:aws:rds:us-east-1:123456789012:snapshot:nightly-2024-06-01; wait for it to finish."
+)
+
 
 def start_case(
     id: str,
@@ -330,6 +350,32 @@ START_CASES = [
             f"To do: {remedy_head(code)}",
         )
         for code in sorted(REMEDIES)
+    ),
+    *(
+        start_case(
+            f"source-busy-{code}-on_invalid_state={policy}",
+            code,
+            action,
+            "export orders-20240101 of the same source is still running",
+            f"on_invalid_state={policy!r}",
+            advice,
+            on_invalid_state=policy,
+            message=BUSY_MESSAGE,
+        )
+        # UNVERIFIED code: the refusal is recognised by its message, whatever the code.
+        for code in ("InvalidExportSourceState", "InvalidParameterCombination")
+        for policy, action, advice in (
+            ("reschedule", "wait", "decided to wait for orders-20240101 to finish"),
+            ("skip", "skip", "To do: export this source after orders-20240101 ends"),
+            ("fail", "fail", "To do: export this source after orders-20240101 ends"),
+        )
+    ),
+    start_case(
+        "export-limit-by-message-any-code",
+        "SomeNewQuotaCode",
+        "wait",
+        "5 exports already run",
+        message="You can't have more than 5 export tasks in progress at the same time.",
     ),
     start_case("unknown-code", "SomethingNew", None),
     start_case("already-exists-is-an-adoption-question", "ExportTaskAlreadyExists", None),
@@ -553,6 +599,7 @@ def adoption_case(
     *says: str,
     if_exists: str = "adopt",
     s3_prefix: str = PREFIX,
+    export_only: tuple[str, ...] = (),
 ) -> Case:
     decide = partial(
         decide_adoption,
@@ -562,6 +609,7 @@ def adoption_case(
         source_arn=SOURCE_ARN,
         s3_bucket_name=BUCKET,
         s3_prefix=s3_prefix,
+        export_only=export_only,
     )
     return Case(id, decide, action, (EXPORT_ID, *says))
 
@@ -624,6 +672,45 @@ ADOPTION_CASES = [
         "fail",
         "prefix='exports/weekly'",
         f"prefix={PREFIX!r}",
+    ),
+    *(
+        adoption_case(
+            f"live-or-complete-{status}", existing_export(Status=status), "done", status.upper()
+        )
+        for status in ("STARTING", "IN_PROGRESS", "COMPLETE", "complete")
+    ),
+    *(
+        adoption_case(
+            f"dead-{status}-exports-again",
+            existing_export(Status=status, FailureCause="S3 bucket gone"),
+            "restart",
+            f"is {status.upper()} (S3 bucket gone)",
+            "exports again under a new one",
+        )
+        for status in ("FAILED", "CANCELED", "CANCELING", "failed")
+    ),
+    adoption_case(
+        "same-tables-in-another-order",
+        existing_export(ExportOnly=["db.b", "db.a"]),
+        "done",
+        "adopting it",
+        export_only=("db.a", "db.b"),
+    ),
+    adoption_case(
+        "different-tables-is-a-different-export",
+        existing_export(ExportOnly=["db.a"]),
+        "fail",
+        "a different export",
+        "export_only=['db.a']",
+        "export_only=['db.a', 'db.b']",
+        export_only=("db.a", "db.b"),
+    ),
+    adoption_case(
+        "dead-but-if_exists=fail",
+        existing_export(Status="FAILED"),
+        "fail",
+        "if_exists='fail'",
+        if_exists="fail",
     ),
     adoption_case(
         "if_exists=fail-even-when-identical",
@@ -773,7 +860,7 @@ def test_progress_of(
 # --- Decision ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("action", ["done", "wait", "skip", "fail"])
+@pytest.mark.parametrize("action", ["done", "wait", "skip", "fail", "restart"])
 def test_decision_round_trips_through_a_trigger_event(action: str) -> None:
     decision = Decision(action, f"Export task {EXPORT_ID} reason")  # type: ignore[arg-type]
     event = decision.to_dict()

@@ -21,8 +21,18 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from airflow_rds_export.testing import EmulatorControl, EmulatorControlError, RdsEmulator
+from airflow_rds_export.testing.backend import (
+    CONCURRENT_EXPORT_ERROR_CODE,
+    CONCURRENT_EXPORT_MESSAGE,
+    CONCURRENT_EXPORT_MESSAGE_RE,
+    EXPORT_LIMIT_ERROR_CODE,
+    EXPORT_LIMIT_MESSAGE,
+    EXPORT_STATUSES,
+    MAX_CONCURRENT_EXPORTS,
+)
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account, the emulator's
 
 
 @dataclass
@@ -33,13 +43,13 @@ class Rds:
     control: EmulatorControl
     endpoint_url: str | None
 
-    def client(self, **config: Any) -> Any:
+    def client(self, region_name: str = REGION, **config: Any) -> Any:
         # botocore's Config "max_attempts" counts *retries*; total_max_attempts=1 means
         # exactly one attempt, so injected faults reach the test instead of being retried.
         retries = {"total_max_attempts": 1, "mode": "standard"}
         return boto3.client(
             "rds",
-            region_name=REGION,
+            region_name=region_name,
             endpoint_url=self.endpoint_url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
@@ -394,6 +404,99 @@ def test_snapshot_type_selects_one_kind(rds: Rds) -> None:
     assert types(*cluster, DBClusterIdentifier="analytics", SnapshotType="manual") == ["manual"]
 
 
+# ------------------------------------------------ ARNs of other Regions and accounts
+
+
+def foreign(arn: str, region: str = "us-west-2", account: str = ACCOUNT) -> str:
+    """``arn`` moved to another Region and/or account (same resource type and name)."""
+    parts = arn.split(":", 6)
+    parts[3], parts[4] = region, account
+    return ":".join(parts)
+
+
+ELSEWHERE = [
+    pytest.param({"region": "us-west-2"}, id="other-region"),
+    pytest.param({"account": "210987654321"}, id="other-account"),
+    pytest.param({"region": "eu-west-1", "account": "210987654321"}, id="both"),
+]
+
+
+@pytest.mark.parametrize("elsewhere", ELSEWHERE)
+def test_snapshot_arns_of_another_region_or_account_are_not_found(
+    rds: Rds, elsewhere: dict[str, str]
+) -> None:
+    snapshots = make_both_kinds(rds)
+    client = rds.client()
+    for snapshot, extra in (
+        (snapshots["manual"], {}),
+        (snapshots["automated"], {"SnapshotType": "automated"}),
+    ):
+        local = snapshot["DBSnapshotArn"]
+        assert client.describe_db_snapshots(DBSnapshotIdentifier=local, **extra)["DBSnapshots"]
+        with pytest.raises(ClientError) as excinfo:
+            client.describe_db_snapshots(DBSnapshotIdentifier=foreign(local, **elsewhere), **extra)
+        assert error_of(excinfo) == ("DBSnapshotNotFound", 404)
+        assert isinstance(excinfo.value, client.exceptions.DBSnapshotNotFoundFault)
+    for snapshot, extra in (
+        (snapshots["cluster-manual"], {}),
+        (snapshots["cluster-automated"], {"SnapshotType": "automated"}),
+    ):
+        local = snapshot["DBClusterSnapshotArn"]
+        found = client.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=local, **extra)
+        assert found["DBClusterSnapshots"]
+        with pytest.raises(ClientError) as excinfo:
+            client.describe_db_cluster_snapshots(
+                DBClusterSnapshotIdentifier=foreign(local, **elsewhere), **extra
+            )
+        assert error_of(excinfo) == ("DBClusterSnapshotNotFoundFault", 404)
+
+
+@pytest.mark.parametrize("elsewhere", ELSEWHERE)
+def test_export_sources_of_another_region_or_account_are_not_found(
+    rds: Rds, elsewhere: dict[str, str]
+) -> None:
+    source = make_source(rds)
+    cluster = rds.control.create_db_cluster("analytics")
+    cluster_snapshot = rds.control.create_db_cluster_snapshot("analytics-snap", "analytics")
+    client = rds.client()
+    for local, expected in (
+        (source.snapshot_arn, ("DBSnapshotNotFound", 404)),
+        (cluster_snapshot["DBClusterSnapshotArn"], ("DBClusterSnapshotNotFoundFault", 404)),
+        (cluster["DBClusterArn"], ("DBClusterNotFoundFault", 404)),
+    ):
+        elsewhere_arn = foreign(local, **elsewhere)
+        with pytest.raises(ClientError) as excinfo:
+            start(client, Source(source.prereq, elsewhere_arn), "exp-elsewhere")
+        assert error_of(excinfo) == expected
+        assert elsewhere_arn in excinfo.value.response["Error"]["Message"]
+    assert rds.control.export_tasks() == []
+    # The same resources, named by their own ARNs, are found.
+    assert start(client, source, "exp-here")["Status"] == "STARTING"
+
+
+def test_a_client_in_another_region_does_not_see_this_regions_snapshot(rds: Rds) -> None:
+    source = make_source(rds)
+    elsewhere = rds.client(region_name="us-west-2")
+    with pytest.raises(ClientError) as excinfo:
+        elsewhere.describe_db_snapshots(DBSnapshotIdentifier=source.snapshot_arn)
+    assert error_of(excinfo) == ("DBSnapshotNotFound", 404)
+    with pytest.raises(ClientError) as excinfo:
+        start(elsewhere, source, "exp-from-elsewhere")
+    assert error_of(excinfo) == ("DBSnapshotNotFound", 404)
+
+
+def test_an_arn_of_another_partition_is_not_found(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    other_partition = source.snapshot_arn.replace("arn:aws:", "arn:aws-cn:", 1)
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_db_snapshots(DBSnapshotIdentifier=other_partition)
+    assert error_of(excinfo) == ("DBSnapshotNotFound", 404)
+    with pytest.raises(ClientError) as excinfo:
+        start(client, Source(source.prereq, other_partition), "exp-cn")
+    assert error_of(excinfo) == ("DBSnapshotNotFound", 404)
+
+
 # --------------------------------------------------------------- export lifecycle
 
 
@@ -451,18 +554,41 @@ def test_pace_export_on_a_running_task_restarts_its_stage(rds: Rds) -> None:
     assert statuses == ["IN_PROGRESS", "IN_PROGRESS", "IN_PROGRESS", "COMPLETE"]
 
 
-def test_cluster_snapshot_export_has_source_type_cluster(rds: Rds) -> None:
-    prereq = rds.control.seed_export_prerequisites(bucket="exports")
-    rds.control.create_db_cluster("analytics")
-    snapshot = rds.control.create_db_cluster_snapshot(
+def test_source_type_is_cluster_for_a_live_cluster_only(rds: Rds) -> None:
+    source = make_source(rds)
+    cluster = rds.control.create_db_cluster("analytics")
+    assert cluster["DBClusterArn"] == f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:analytics"
+    cluster_snapshot = rds.control.create_db_cluster_snapshot(
         "analytics-snap", db_cluster_identifier="analytics"
     )
     client = rds.client()
-    started = start(client, Source(prereq, snapshot["DBClusterSnapshotArn"]), "exp-cluster")
-    assert started["SourceType"] == "CLUSTER"
-    filtered = client.describe_export_tasks(SourceType="CLUSTER")["ExportTasks"]
-    assert [t["ExportTaskIdentifier"] for t in filtered] == ["exp-cluster"]
-    assert client.describe_export_tasks(SourceType="SNAPSHOT")["ExportTasks"] == []
+    started = {
+        "exp-db-snap": start(client, source, "exp-db-snap"),
+        "exp-cluster-snap": start(
+            client,
+            Source(source.prereq, cluster_snapshot["DBClusterSnapshotArn"]),
+            "exp-cluster-snap",
+        ),
+        "exp-live": start(client, Source(source.prereq, cluster["DBClusterArn"]), "exp-live"),
+    }
+    # ASSUMPTION in the emulator: a DB cluster *snapshot* export is a snapshot export.
+    expected = {"exp-db-snap": "SNAPSHOT", "exp-cluster-snap": "SNAPSHOT", "exp-live": "CLUSTER"}
+    assert {name: task["SourceType"] for name, task in started.items()} == expected
+    assert {name: task["Status"] for name, task in started.items()} == dict.fromkeys(
+        expected, "STARTING"
+    )
+    live = describe(client, "exp-live")
+    assert (live["SourceType"], live["SourceArn"]) == ("CLUSTER", cluster["DBClusterArn"])
+    assert "SnapshotTime" not in live  # a live cluster has no snapshot time
+
+    def names(**arguments: Any) -> list[str]:
+        tasks = client.describe_export_tasks(**arguments)["ExportTasks"]
+        return sorted(t["ExportTaskIdentifier"] for t in tasks)
+
+    assert names(SourceType="CLUSTER") == ["exp-live"]
+    assert names(SourceType="SNAPSHOT") == ["exp-cluster-snap", "exp-db-snap"]
+    assert names(SourceType="CLUSTER", SourceArn=cluster["DBClusterArn"]) == ["exp-live"]
+    assert names(SourceType="SNAPSHOT", SourceArn=cluster["DBClusterArn"]) == []
 
 
 def test_fail_export_registered_before_start(rds: Rds) -> None:
@@ -494,6 +620,106 @@ def test_trailing_slash_prefix_is_accepted_then_fails(rds: Rds) -> None:
     statuses = [describe(client, "exp-slash") for _ in range(2)]
     assert [t["Status"] for t in statuses] == ["STARTING", "FAILED"]
     assert "must not end with '/'" in statuses[1]["FailureCause"]
+
+
+def test_statuses_are_the_six_aws_documents_in_upper_case(rds: Rds) -> None:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports")
+    rds.control.create_db_instance("orders")
+    arns = [
+        rds.control.create_db_snapshot(f"snap-{index}", "orders")["DBSnapshotArn"]
+        for index in range(3)
+    ]
+    rds.control.set_export_pacing(starting_polls=1, in_progress_polls=1, canceling_polls=1)
+    rds.control.fail_export("exp-fail", cause="boom", after_polls=1)
+    client = rds.client()
+    seen: set[str] = set()
+    for index, name in enumerate(("exp-done", "exp-cancel", "exp-fail")):
+        seen.add(start(client, Source(prereq, arns[index]), name)["Status"])
+    seen.add(describe(client, "exp-cancel")["Status"])
+    seen.add(client.cancel_export_task(ExportTaskIdentifier="exp-cancel")["Status"])
+    for _ in range(3):
+        for name in ("exp-done", "exp-cancel", "exp-fail"):
+            seen.add(describe(client, name)["Status"])
+    assert (
+        seen
+        == EXPORT_STATUSES
+        == {
+            "STARTING",
+            "IN_PROGRESS",
+            "COMPLETE",
+            "CANCELING",
+            "CANCELED",
+            "FAILED",
+        }
+    )
+    final = {
+        t["ExportTaskIdentifier"]: t["Status"]
+        for t in client.describe_export_tasks()["ExportTasks"]
+    }
+    assert final == {"exp-done": "COMPLETE", "exp-cancel": "CANCELED", "exp-fail": "FAILED"}
+
+
+def test_status_override_reports_an_unknown_status_for_some_describes(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_export_pacing(starting_polls=1, in_progress_polls=3)
+    client = rds.client()
+    assert start(client, source, "exp-odd")["Status"] == "STARTING"
+    rds.control.set_export_status_override("EXP-ODD", "PAUSED", polls=2)
+    seen = [describe(client, "exp-odd") for _ in range(4)]
+    assert [t["Status"] for t in seen] == ["PAUSED", "PAUSED", "IN_PROGRESS", "IN_PROGRESS"]
+    # The export goes on underneath: polls during the override count.
+    assert [t["PercentProgress"] for t in seen] == [0, 25, 50, 75]
+    assert rds.control.export_tasks()[0]["Status"] == "IN_PROGRESS"
+
+
+def test_status_override_without_status_leaves_the_key_out(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_export_pacing(starting_polls=0, in_progress_polls=20)
+    rds.control.set_export_status_override("exp-blank", None)  # before it exists
+    client = rds.client()
+    start(client, source, "exp-blank")
+    for _ in range(3):
+        task = describe(client, "exp-blank")
+        assert "Status" not in task
+        assert task["ExportTaskIdentifier"] == "exp-blank"
+        assert "PercentProgress" in task
+    listed = client.describe_export_tasks()["ExportTasks"]
+    assert [("Status" in t) for t in listed] == [False]
+    # A status filter sees what is reported: nothing matches a missing status.
+    in_progress = [{"Name": "status", "Values": ["in_progress"]}]
+    assert client.describe_export_tasks(Filters=in_progress)["ExportTasks"] == []
+    rds.control.clear_export_status_override("exp-blank")
+    assert describe(client, "exp-blank")["Status"] == "IN_PROGRESS"
+    assert len(client.describe_export_tasks(Filters=in_progress)["ExportTasks"]) == 1
+    rds.control.clear_export_status_override("exp-never-overridden")  # no error
+
+
+def test_status_override_any_string_until_cleared_and_start_cancel_unaffected(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_export_pacing(starting_polls=0, in_progress_polls=10, canceling_polls=0)
+    rds.control.set_export_status_override("exp-new", "complete")  # a lower-case lookalike
+    client = rds.client()
+    assert start(client, source, "exp-new")["Status"] == "STARTING"
+    assert [describe(client, "exp-new")["Status"] for _ in range(3)] == ["complete"] * 3
+    assert client.cancel_export_task(ExportTaskIdentifier="exp-new")["Status"] == "CANCELING"
+    rds.control.set_export_status_override("exp-new", "SOMETHING_NEW", polls=1)  # replaces
+    assert describe(client, "exp-new")["Status"] == "SOMETHING_NEW"
+    assert describe(client, "exp-new")["Status"] == "CANCELED"
+
+
+@pytest.mark.parametrize("polls", [0, -1])
+def test_status_override_rejects_non_positive_polls(rds: Rds, polls: int) -> None:
+    with pytest.raises(EmulatorControlError, match="polls"):
+        rds.control.set_export_status_override("exp-x", "PAUSED", polls=polls)
+
+
+def test_reset_forgets_status_overrides(rds: Rds) -> None:
+    rds.control.set_export_status_override("exp-reset", "PAUSED")
+    rds.control.reset()
+    source = make_source(rds)
+    client = rds.client()
+    start(client, source, "exp-reset")
+    assert describe(client, "exp-reset")["Status"] in EXPORT_STATUSES
 
 
 # ----------------------------------------------------------------------- cancel
@@ -558,6 +784,10 @@ def test_sixth_concurrent_export_is_refused(rds: Rds) -> None:
     with pytest.raises(ClientError) as excinfo:
         start(client, sources[5], "exp-5")
     assert error_of(excinfo) == ("LimitExceeded", 400)
+    assert EXPORT_LIMIT_ERROR_CODE == "LimitExceeded"
+    message = excinfo.value.response["Error"]["Message"]
+    assert message == EXPORT_LIMIT_MESSAGE.format(limit=MAX_CONCURRENT_EXPORTS)
+    assert "export tasks in progress" in message
     client.cancel_export_task(ExportTaskIdentifier="exp-0")
     assert start(client, sources[5], "exp-5")["Status"] == "STARTING"
     with pytest.raises(ClientError) as excinfo:
@@ -570,12 +800,55 @@ def test_same_snapshot_concurrent_export_is_refused(rds: Rds) -> None:
     source = make_source(rds)
     rds.control.set_export_pacing(starting_polls=0, in_progress_polls=0)
     client = rds.client()
-    start(client, source, "exp-a")
+    start(client, source, "Exp-A")
     with pytest.raises(ClientError) as excinfo:
         start(client, source, "exp-b")
-    assert error_of(excinfo) == ("InvalidExportSourceState", 400)
+    assert error_of(excinfo) == (CONCURRENT_EXPORT_ERROR_CODE, 400)
+    assert CONCURRENT_EXPORT_ERROR_CODE == "InvalidExportSourceState"
+    assert isinstance(excinfo.value, client.exceptions.InvalidExportSourceStateFault)
+    message = excinfo.value.response["Error"]["Message"]
+    # The running export is named as RDS keeps it (lower case); a client can match it.
+    assert message == CONCURRENT_EXPORT_MESSAGE.format(
+        export_task_identifier="exp-a", source_arn=source.snapshot_arn
+    )
+    assert message == (
+        f"Export task exp-a is already exporting {source.snapshot_arn}; wait for it to finish."
+    )
+    match = CONCURRENT_EXPORT_MESSAGE_RE.match(message)
+    assert match is not None
+    assert match.group("export_task_identifier", "source_arn") == ("exp-a", source.snapshot_arn)
+    assert rds.control.export_tasks()[0]["ExportTaskIdentifier"] == "exp-a"
     assert describe(client, "exp-a")["Status"] == "COMPLETE"
     assert start(client, source, "exp-b")["Status"] == "STARTING"
+
+
+def test_same_live_cluster_concurrent_export_is_refused(rds: Rds) -> None:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports")
+    cluster = rds.control.create_db_cluster("analytics")
+    client = rds.client()
+    start(client, Source(prereq, cluster["DBClusterArn"]), "exp-live-a")
+    with pytest.raises(ClientError) as excinfo:
+        start(client, Source(prereq, cluster["DBClusterArn"]), "exp-live-b")
+    assert error_of(excinfo) == ("InvalidExportSourceState", 400)
+    match = CONCURRENT_EXPORT_MESSAGE_RE.match(excinfo.value.response["Error"]["Message"])
+    assert match is not None and match["export_task_identifier"] == "exp-live-a"
+
+
+def test_concurrent_export_refusal_comes_before_the_limit(rds: Rds) -> None:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports")
+    rds.control.create_db_instance("orders")
+    client = rds.client()
+    arns = [
+        rds.control.create_db_snapshot(f"snap-{index}", "orders")["DBSnapshotArn"]
+        for index in range(MAX_CONCURRENT_EXPORTS)
+    ]
+    for index, arn in enumerate(arns):
+        start(client, Source(prereq, arn), f"exp-{index}")
+    with pytest.raises(ClientError) as excinfo:
+        start(client, Source(prereq, arns[2]), "exp-again")
+    assert error_of(excinfo) == ("InvalidExportSourceState", 400)
+    match = CONCURRENT_EXPORT_MESSAGE_RE.match(excinfo.value.response["Error"]["Message"])
+    assert match is not None and match["export_task_identifier"] == "exp-2"
 
 
 def test_identifier_is_unique_forever(rds: Rds) -> None:
@@ -620,6 +893,56 @@ def test_missing_sources_are_not_found(rds: Rds) -> None:
     with pytest.raises(ClientError) as excinfo:
         start(client, Source(source.prereq, cluster_arn), "exp-x")
     assert error_of(excinfo) == ("DBClusterSnapshotNotFoundFault", 404)
+
+
+def test_live_cluster_export_needs_an_available_cluster(rds: Rds) -> None:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports")
+    cluster = rds.control.create_db_cluster("analytics")
+    client = rds.client()
+    for status in ("stopped", "creating", "backing-up"):
+        changed = rds.control.set_cluster_status("analytics", status)
+        assert (changed["DBClusterIdentifier"], changed["Status"]) == ("analytics", status)
+        # The status stays put: moto alone would report a "creating" cluster available.
+        for _ in range(2):
+            described = client.describe_db_clusters(DBClusterIdentifier="analytics")
+            assert described["DBClusters"][0]["Status"] == status
+        with pytest.raises(ClientError) as excinfo:
+            start(client, Source(prereq, cluster["DBClusterArn"]), "exp-live")
+        assert error_of(excinfo) == ("InvalidExportSourceState", 400)
+        assert status in excinfo.value.response["Error"]["Message"]
+    assert rds.control.export_tasks() == []
+    assert rds.control.set_cluster_status("ANALYTICS", "available")["Status"] == "available"
+    started = start(client, Source(prereq, cluster["DBClusterArn"]), "exp-live")
+    assert (started["Status"], started["SourceType"]) == ("STARTING", "CLUSTER")
+
+
+def test_live_cluster_status_set_by_rds_replaces_the_control_setting(rds: Rds) -> None:
+    rds.control.create_db_cluster("analytics")
+    rds.control.set_cluster_status("analytics", "creating")
+    client = rds.client()
+    # moto's own state checks see the status the control set...
+    with pytest.raises(ClientError) as excinfo:
+        client.stop_db_cluster(DBClusterIdentifier="analytics")
+    assert error_of(excinfo) == ("InvalidDBClusterStateFault", 400)
+    rds.control.set_cluster_status("analytics", "stopped")
+    # ... and an RDS call that changes the status replaces it.
+    client.start_db_cluster(DBClusterIdentifier="analytics")
+    status = client.describe_db_clusters(DBClusterIdentifier="analytics")["DBClusters"][0]
+    assert status["Status"] == "available"
+
+
+def test_missing_live_cluster_is_db_cluster_not_found(rds: Rds) -> None:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports")
+    client = rds.client()
+    arn = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:no-such-cluster"
+    with pytest.raises(ClientError) as excinfo:
+        start(client, Source(prereq, arn), "exp-live")
+    # botocore's RDS model: shape DBClusterNotFoundFault, code "DBClusterNotFoundFault", 404.
+    assert error_of(excinfo) == ("DBClusterNotFoundFault", 404)
+    assert isinstance(excinfo.value, client.exceptions.DBClusterNotFoundFault)
+    assert "no-such-cluster" in excinfo.value.response["Error"]["Message"]
+    with pytest.raises(EmulatorControlError, match="no DB cluster named"):
+        rds.control.set_cluster_status("no-such-cluster", "stopped")
 
 
 @pytest.mark.parametrize(
@@ -671,6 +994,54 @@ def test_bad_identifiers_are_invalid_parameter_value(rds: Rds, identifier: str) 
     with pytest.raises(ClientError) as excinfo:
         start(client, source, identifier)
     assert error_of(excinfo) == ("InvalidParameterValue", 400)
+
+
+def test_identifiers_are_case_insensitive_and_kept_in_lower_case(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_export_pacing(starting_polls=20)
+    client = rds.client()
+    started = start(client, source, "Orders-X", S3Prefix="nightly")
+    assert started["ExportTaskIdentifier"] == "orders-x"
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "orders-x")
+    assert error_of(excinfo) == ("ExportTaskAlreadyExists", 400)
+    with pytest.raises(ClientError) as excinfo:
+        start(client, source, "ORDERS-X")
+    assert error_of(excinfo) == ("ExportTaskAlreadyExists", 400)
+    for spelling in ("ORDERS-X", "orders-x", "Orders-x"):
+        assert describe(client, spelling)["ExportTaskIdentifier"] == "orders-x"
+    assert [t["ExportTaskIdentifier"] for t in rds.control.export_tasks()] == ["orders-x"]
+    # Filter values are case-sensitive (API reference): only the stored spelling matches.
+    by_filter = client.describe_export_tasks(
+        Filters=[{"Name": "export-task-identifier", "Values": ["orders-x"]}]
+    )["ExportTasks"]
+    assert [t["ExportTaskIdentifier"] for t in by_filter] == ["orders-x"]
+    assert (
+        client.describe_export_tasks(
+            Filters=[{"Name": "export-task-identifier", "Values": ["ORDERS-X"]}]
+        )["ExportTasks"]
+        == []
+    )
+    assert client.cancel_export_task(ExportTaskIdentifier="ORDERS-X")["Status"] == "CANCELING"
+    with pytest.raises(ClientError) as excinfo:
+        client.describe_export_tasks(ExportTaskIdentifier="Orders-Y")
+    assert error_of(excinfo) == ("ExportTaskNotFound", 404)
+
+
+def test_control_methods_take_identifiers_in_any_case(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.pace_export("Exp-Paced", starting_polls=0, in_progress_polls=1)
+    rds.control.fail_export("EXP-DOOMED", cause="denied", after_polls=1)
+    client = rds.client()
+    start(client, source, "exp-paced")
+    assert [describe(client, "exp-paced")["Status"] for _ in range(2)] == [
+        "IN_PROGRESS",
+        "COMPLETE",
+    ]
+    start(client, source, "Exp-Doomed")
+    statuses = [describe(client, "exp-doomed") for _ in range(2)]
+    assert [t["Status"] for t in statuses] == ["STARTING", "FAILED"]
+    assert statuses[1]["FailureCause"] == "denied"
 
 
 def test_sixty_character_identifier_is_accepted(rds: Rds) -> None:

@@ -78,10 +78,10 @@ def test_aws_generic_hook_talks_to_the_server(
     assert rds_emulator_server.control.calls() == {"DescribeDBSnapshots": 1}
 
 
-def _client(endpoint_url: str, **config: Any) -> Any:
+def _client(endpoint_url: str, region_name: str = "us-east-1", **config: Any) -> Any:
     return boto3.client(
         "rds",
-        region_name="us-east-1",
+        region_name=region_name,
         endpoint_url=endpoint_url,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
@@ -122,6 +122,34 @@ def test_refuse_over_http_reaches_botocore_as_that_client_error(
     assert client.describe_db_snapshots(DBSnapshotIdentifier="orders-manual")["DBSnapshots"]
     with pytest.raises(EmulatorControlError, match="4xx"):
         control.refuse("DescribeDBSnapshots", code="InternalFailure", status=500)
+
+
+def test_server_of_another_region_resolves_only_its_own_arns() -> None:
+    # The emulator's Region is the backend's: a server for eu-west-1 exports eu-west-1
+    # snapshots and answers an ARN of us-east-1 as a snapshot that does not exist.
+    with EmulatorServer(region_name="eu-west-1") as server:
+        control = server.control
+        prereq = control.seed_export_prerequisites(bucket="exports-eu")
+        control.create_db_instance("orders")
+        arn = control.create_db_snapshot("orders-manual", "orders")["DBSnapshotArn"]
+        assert arn.startswith("arn:aws:rds:eu-west-1:")
+        client = _client(server.endpoint_url, region_name="eu-west-1")
+        arguments = {
+            "S3BucketName": prereq["bucket"],
+            "IamRoleArn": prereq["iam_role_arn"],
+            "KmsKeyId": prereq["kms_key_id"],
+        }
+        us_arn = arn.replace(":eu-west-1:", ":us-east-1:")
+        with pytest.raises(client.exceptions.DBSnapshotNotFoundFault) as excinfo:
+            client.start_export_task(ExportTaskIdentifier="exp-us", SourceArn=us_arn, **arguments)
+        assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        with pytest.raises(client.exceptions.DBSnapshotNotFoundFault):
+            client.describe_db_snapshots(DBSnapshotIdentifier=us_arn)
+        started = client.start_export_task(
+            ExportTaskIdentifier="Exp-EU", SourceArn=arn, **arguments
+        )
+        assert (started["ExportTaskIdentifier"], started["Status"]) == ("exp-eu", "STARTING")
+        assert [t["ExportTaskIdentifier"] for t in control.export_tasks()] == ["exp-eu"]
 
 
 def test_flaky_proxy_refuses_connections_while_down(rds_emulator_server: EmulatorServer) -> None:

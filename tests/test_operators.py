@@ -224,7 +224,7 @@ def test_wait_for_completion_deferred(world: ExportWorld, run_dag: RunDag) -> No
         (
             {"kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/0000-missing"},
             "KMSKeyNotAccessibleFault",
-            "key policy grants the export role",
+            "key policy lets the Airflow connection's identity call kms:CreateGrant",
         ),
         ({"s3_bucket_name": "no-such-bucket"}, "InvalidS3BucketFault", "create it in this Region"),
     ],

@@ -20,23 +20,18 @@ SECRET_KEY = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYzzSECRETzz"
 SESSION_TOKEN = "FwoGZXIvYXdzEDontLogMeTOKENzzQ2h7yR"
 ACCESS_KEY = "AKIAEXAMPLEDONTLOG42"
 
-# What StartExportTask needs besides the RDS call itself (AWS's StartExportTask reference:
-# the caller passes the export role to RDS and must be allowed these grant operations on
-# the KMS key).
-START_EXPORT_NEEDS = {
-    "PassTheExportRole": {"iam:PassRole"},
-    "UseTheExportKey": {
-        "kms:CreateGrant",
-        "kms:Decrypt",
-        "kms:DescribeKey",
-        "kms:Encrypt",
-        "kms:GenerateDataKey",
-        "kms:GenerateDataKeyWithoutPlaintext",
-        "kms:ReEncryptFrom",
-        "kms:ReEncryptTo",
-        "kms:RetireGrant",
-    },
-}
+# What StartExportTask asks of its caller on the KMS key, in the words of the RDS API
+# Reference (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartExportTask.html,
+# parameter KmsKeyId): "The caller of this operation must be authorized to run the following
+# operations. These can be set in the AWS KMS key policy: kms:CreateGrant, kms:DescribeKey".
+# The export role is asked for no KMS permission there (nor in the RDS user guide).
+START_EXPORT_KMS_ACTIONS = ("kms:CreateGrant", "kms:DescribeKey")
+# "Allows principals to call CreateGrant, ListGrants, or RevokeGrant only when an AWS service
+# that is integrated with AWS KMS sends the request on the principal's behalf" (KMS developer
+# guide, https://docs.aws.amazon.com/kms/latest/developerguide/grant-authorization.html).
+GRANT_ONLY_FOR_AN_AWS_SERVICE = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+# The caller also passes the export role to RDS.
+PASS_THE_EXPORT_ROLE = {"iam:PassRole"}
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["reschedule", "deferrable"])
@@ -80,18 +75,32 @@ def rds_actions_called_by_the_package() -> set[str]:
     return {f"rds:{api}" for api in used}
 
 
-def documented_policy() -> dict[str, set[str]]:
+def documented_statements() -> list[dict]:
+    """The statements of the connection identity's policy in the README's real-AWS section."""
     readme = (REPO / "README.md").read_text()
     section = readme.split("## Run it against real AWS", 1)[1]
     block = re.search(r"```json\n(.*?)```", section, re.S)
     assert block, "the README's real-AWS section has no policy JSON"
-    policy = json.loads(block.group(1))
-    return {
-        statement["Sid"]: set(
-            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-        )
-        for statement in policy["Statement"]
-    }
+    return json.loads(block.group(1))["Statement"]
+
+
+def actions_of(statement: dict) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+def documented_policy() -> dict[str, set[str]]:
+    return {statement["Sid"]: actions_of(statement) for statement in documented_statements()}
+
+
+def kms_statements() -> list[dict]:
+    statements = [
+        statement
+        for statement in documented_statements()
+        if any(action.startswith("kms:") for action in actions_of(statement))
+    ]
+    assert statements, "the README's policy grants nothing on the KMS key"
+    return statements
 
 
 def test_documented_policy_grants_exactly_what_the_code_calls() -> None:
@@ -99,7 +108,35 @@ def test_documented_policy_grants_exactly_what_the_code_calls() -> None:
     assert called >= {"rds:StartExportTask", "rds:DescribeExportTasks", "rds:CancelExportTask"}
     policy = documented_policy()
     assert policy.pop("RdsExportCalls") == called
-    assert policy == START_EXPORT_NEEDS
+    assert policy.pop("PassTheExportRole") == PASS_THE_EXPORT_ROLE
+    # Whatever is left is the key: exactly what StartExportTask asks of its caller, no more.
+    assert set().union(*policy.values()) == set(START_EXPORT_KMS_ACTIONS)
+
+
+def test_the_kms_action_list_is_the_one_aws_documents() -> None:
+    """botocore ships the API reference's KmsKeyId text: a botocore upgrade that changes it
+    (AWS asking the caller for another action, or one fewer) fails here."""
+    model = boto3.client("rds", region_name="us-east-1").meta.service_model
+    documentation = (
+        model.operation_model("StartExportTask").input_shape.members["KmsKeyId"].documentation
+    )
+    assert "The caller of this operation must be authorized" in documentation
+    assert set(re.findall(r"\bkms:[A-Za-z]+", documentation)) == set(START_EXPORT_KMS_ACTIONS)
+
+
+def test_only_an_aws_service_can_create_grants_on_the_key() -> None:
+    for statement in kms_statements():
+        assert statement["Effect"] == "Allow"
+        assert re.fullmatch(r"arn:aws:kms:[a-z0-9-]+:\d{12}:key/\S+", statement["Resource"]), (
+            f"{statement['Sid']} must name the export key, not {statement['Resource']!r}"
+        )
+        if "kms:CreateGrant" in actions_of(statement):
+            assert statement.get("Condition") == GRANT_ONLY_FOR_AN_AWS_SERVICE, statement["Sid"]
+            # The condition key exists only on grant requests: any other action sharing the
+            # statement would never be allowed.
+            assert actions_of(statement) == {"kms:CreateGrant"}, statement["Sid"]
+        else:
+            assert "kms:GrantIsForAWSResource" not in json.dumps(statement.get("Condition", {}))
 
 
 def test_the_calls_seen_at_the_emulator_are_documented(world: ExportWorld, run_dag: RunDag) -> None:

@@ -42,13 +42,17 @@ def test_snapshot_creating_then_available_succeeds_with_source_arn(
     assert "Snapshot orders-manual is available" in log
 
 
-def test_newest_automated_snapshot_of_instance_created_after(
+def test_the_nights_own_snapshot_even_when_a_later_one_is_ready(
     world: ExportWorld, run_dag: RunDag
 ) -> None:
-    world.control.create_automated_snapshot("orders", created_at="2024-01-01T03:00:00+00:00")
+    """Backfilling night D while D-1's and D+1's snapshots exist: D's is picked, and
+    waited for, although D+1's is already available (the newest would be the wrong day)."""
+    tonight = world.control.create_automated_snapshot(
+        "orders", created_at="2024-01-01T03:00:00+00:00", ready_after_polls=2
+    )
     old = world.control.create_automated_snapshot("orders", created_at="2023-12-31T03:00:00+00:00")
-    newest = world.control.create_automated_snapshot(
-        "orders", created_at="2024-01-02T03:00:00+00:00", ready_after_polls=2
+    later = world.control.create_automated_snapshot(
+        "orders", created_at="2024-01-02T03:00:00+00:00"
     )
     result = run_dag(
         dag(
@@ -58,6 +62,7 @@ RdsSnapshotReadySensor(
     task_id="wait",
     db_instance_identifier="orders",
     created_after="{{ logical_date }}",
+    created_before="{{ logical_date + macros.timedelta(days=1) }}",
     poke_interval=1,
 )
 """,
@@ -67,8 +72,9 @@ RdsSnapshotReadySensor(
     )
     result.assert_state("success")
     xcom = result.xcom("wait")
-    assert xcom["DBSnapshotIdentifier"] == "rds:orders-2024-01-02-03-00"
-    assert xcom["SourceArn"] == newest["DBSnapshotArn"] != old["DBSnapshotArn"]
+    assert xcom["DBSnapshotIdentifier"] == "rds:orders-2024-01-01-03-00"
+    assert xcom["SourceArn"] == tonight["DBSnapshotArn"]
+    assert xcom["SourceArn"] not in (old["DBSnapshotArn"], later["DBSnapshotArn"])
     assert xcom["SnapshotType"] == "automated"
     assert result.reschedules("wait") == 2
 

@@ -7,6 +7,7 @@ would, and checks the error. Templated values are covered in test_operators/test
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -306,3 +307,64 @@ def test_good_literals_are_accepted_unchanged() -> None:
         task_id="snap", db_snapshot_identifier="rds:orders-2026-11-21-03-00"
     )
     assert sensor.mode == "reschedule"
+
+
+def test_partitions_are_botocores() -> None:
+    """``airflow_rds_export/partitions.py`` is generated from the installed botocore's
+    partition data; after a botocore upgrade, run ``scripts/generate_partitions.py``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "generate_partitions",
+        Path(__file__).resolve().parent.parent / "scripts" / "generate_partitions.py",
+    )
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    from airflow_rds_export.partitions import PARTITIONS
+
+    assert generator.botocore_partitions() == PARTITIONS
+    assert {"aws", "aws-cn", "aws-us-gov", "aws-eusc"} <= set(PARTITIONS)
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws-eusc:rds:eusc-de-east-1:123456789012:snapshot:s",
+        "arn:aws-cn:rds:cn-north-1:123456789012:cluster-snapshot:s",
+        "arn:aws-us-gov:rds:us-gov-west-1:123456789012:cluster:c",
+        "arn:aws:rds:eu-west-1:123456789012:cluster:analytics",
+    ],
+)
+def test_export_sources_of_every_partition_and_live_clusters_are_accepted(arn: str) -> None:
+    from airflow_rds_export.validation import validate_snapshot_identifier, validate_source_arn
+
+    assert validate_source_arn(arn) == arn
+    assert validate_snapshot_identifier(arn) == arn  # the start operator's source wait
+
+
+def test_a_region_of_another_partition_is_refused() -> None:
+    from airflow_rds_export.validation import validate_source_arn
+
+    with pytest.raises(InvalidParameterError, match="not a Region of partition 'aws-cn'"):
+        validate_source_arn("arn:aws-cn:rds:us-east-1:123456789012:snapshot:s")
+
+
+@pytest.mark.parametrize(
+    ("identifier", "attempt", "expected"),
+    [
+        ("orders-20240101", 1, "orders-20240101"),
+        ("orders-20240101", 2, "orders-20240101-r2"),
+        ("orders-20240101", 12, "orders-20240101-r12"),
+        ("a" * 60, 2, "a" * 57 + "-r2"),
+        ("a" * 56 + "-bcd", 2, "a" * 56 + "-r2"),  # the cut leaves no double hyphen
+        ("a" * 58 + "-b", 20, "a" * 56 + "-r20"),
+    ],
+)
+def test_a_re_export_gets_a_valid_identifier(identifier: str, attempt: int, expected: str) -> None:
+    from airflow_rds_export.identifiers import attempt_identifier
+    from airflow_rds_export.validation import validate_export_task_identifier
+
+    derived = attempt_identifier(identifier, attempt)
+    assert derived == expected
+    assert validate_export_task_identifier(derived) == derived

@@ -15,12 +15,20 @@ patched                            what changes
                                    narrows filters; one call = one poll per snapshot
 ``RDSBackend.create_db_``          new snapshots start ``creating`` per the default pacing
 ``(cluster_)snapshot``
+``RDSBackend.describe_db_``        take a snapshot ARN (of this Region and account only)
+``(cluster_)snapshots``
 ``RDSBackend.start_export_task``   AWS validation (identifier, ExportOnly, prefix, source,
                                    bucket, role, KMS key, limits), :class:`EmulatedExportTask`
 ``RDSBackend.cancel_export_task``  ``CANCELING`` -> ``CANCELED``; errors as AWS sends them
 ``RDSBackend.describe_export_``    filters (no polling: the response layer polls)
 ``tasks``
+``DBCluster.status``               a status set by ``set_cluster_status`` stays (moto turns
+                                   ``creating`` into ``available`` when it is read)
 =================================  =========================================================
+
+Export task identifiers are case-insensitive and kept in lower case (see
+:func:`normalize_export_task_identifier`). An ARN of another Region, account or partition
+names nothing here: describes and StartExportTask answer it as a missing resource.
 
 Polls are counted at the API action level: the response method advances each resource
 it reports by exactly one :meth:`Progress.poll`, then sets plain attributes that moto's
@@ -31,10 +39,11 @@ The emulator's settings live in one process-wide :data:`STATE`, like moto's back
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -73,7 +82,12 @@ from .pacing import Progress, Stage
 
 __all__ = [
     "ACTIVE_EXPORT_STATUSES",
+    "CONCURRENT_EXPORT_ERROR_CODE",
+    "CONCURRENT_EXPORT_MESSAGE",
+    "CONCURRENT_EXPORT_MESSAGE_RE",
     "EXPORT_LIMIT_ERROR_CODE",
+    "EXPORT_LIMIT_MESSAGE",
+    "EXPORT_STATUSES",
     "MAX_CONCURRENT_EXPORTS",
     "MAX_EXPORT_TASK_IDENTIFIER_LENGTH",
     "STATE",
@@ -81,7 +95,10 @@ __all__ = [
     "EmulatorState",
     "ExportPacing",
     "PendingFailure",
+    "StatusOverride",
     "install",
+    "normalize_export_task_identifier",
+    "pin_cluster_status",
     "poll_snapshot",
     "refresh_snapshot",
     "set_snapshot_progress",
@@ -89,6 +106,12 @@ __all__ = [
     "validate_export_task_identifier",
 ]
 
+#: Every status AWS documents for an export task (ExportTask.Status, API reference), in the
+#: upper case DescribeExportTasks returns. The emulator reports nothing else, unless a
+#: test asks for another string with ``set_export_status_override``.
+EXPORT_STATUSES = frozenset(
+    {"STARTING", "IN_PROGRESS", "COMPLETE", "CANCELING", "CANCELED", "FAILED"}
+)
 #: Statuses during which an export counts against the concurrency limit.
 ACTIVE_EXPORT_STATUSES = frozenset({"STARTING", "IN_PROGRESS"})
 #: Statuses CancelExportTask accepts.
@@ -103,11 +126,33 @@ MAX_EXPORT_TASK_IDENTIFIER_LENGTH = 60
 #: real parameter error; code that must run against AWS should also treat unknown 400s
 #: on StartExportTask with care.
 EXPORT_LIMIT_ERROR_CODE = "LimitExceeded"
+#: The message of the :data:`EXPORT_LIMIT_ERROR_CODE` refusal (``{limit}`` is
+#: :data:`MAX_CONCURRENT_EXPORTS`). ASSUMPTION: the wording is the emulator's own; it
+#: always contains "export tasks in progress", so a client can match on that phrase.
+EXPORT_LIMIT_MESSAGE = "You can't have more than {limit} export tasks in progress at the same time."
+#: "No two concurrent exports of the same snapshot" (RDS user guide, Considerations).
+#: ASSUMPTION (unverified): AWS documents the rule but not the error it answers; the
+#: emulator answers with the code of ``InvalidExportSourceStateFault`` (HTTP 400) and
+#: :data:`CONCURRENT_EXPORT_MESSAGE`.
+CONCURRENT_EXPORT_ERROR_CODE = "InvalidExportSourceState"
+#: The message of that refusal: ``{export_task_identifier}`` is the running export's
+#: identifier (lower case, as RDS keeps it), ``{source_arn}`` the SourceArn as given.
+#: Neither can contain a space, so :data:`CONCURRENT_EXPORT_MESSAGE_RE` reads both back.
+CONCURRENT_EXPORT_MESSAGE = (
+    "Export task {export_task_identifier} is already exporting {source_arn}; wait for it to finish."
+)
+#: Matches :data:`CONCURRENT_EXPORT_MESSAGE`; groups ``export_task_identifier`` and
+#: ``source_arn``.
+CONCURRENT_EXPORT_MESSAGE_RE = re.compile(
+    r"^Export task (?P<export_task_identifier>\S+) is already exporting "
+    r"(?P<source_arn>\S+); wait for it to finish\.$"
+)
 
 _IDENTIFIER_RE = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*$")
 _EXPORT_ONLY_PART_RE = re.compile(r"^[A-Za-z0-9_$\-]+$")
 _DESCRIBE_FILTERS = frozenset({"export-task-identifier", "s3-bucket", "source-arn", "status"})
 _PROGRESS_ATTR = "_rds_emulator_progress"
+_PINNED_STATUS_ATTR = "_rds_emulator_pinned_status"
 _DEFAULT_EXPORT_SIZE_GB = 20
 
 
@@ -161,6 +206,18 @@ class PendingFailure:
 
 
 @dataclass
+class StatusOverride:
+    """What DescribeExportTasks reports as an export's ``Status`` instead of the real one.
+
+    ``status=None``: the ``Status`` key is left out. ``describes``: how many more
+    DescribeExportTasks answers that include the task report it (``None``: until cleared).
+    """
+
+    status: str | None
+    describes: int | None = None
+
+
+@dataclass
 class EmulatorState:
     """Everything the emulator adds to moto, for this process.
 
@@ -174,6 +231,7 @@ class EmulatorState:
     snapshot_creating: Stage = field(default_factory=lambda: Stage("creating", polls=0))
     export_overrides: dict[str, ExportPacing] = field(default_factory=dict)
     pending_failures: dict[str, PendingFailure] = field(default_factory=dict)
+    status_overrides: dict[str, StatusOverride] = field(default_factory=dict)
     faults: FaultInjector = field(default_factory=FaultInjector)
     calls: CallLog = field(default_factory=CallLog)
     hang_mode: Literal["sleep", "timeout"] = "timeout"
@@ -185,11 +243,28 @@ class EmulatorState:
             self.snapshot_creating = Stage("creating", polls=0)
             self.export_overrides.clear()
             self.pending_failures.clear()
+            self.status_overrides.clear()
             self.faults.clear()
             self.calls.reset()
 
     def pacing_for(self, export_task_identifier: str) -> ExportPacing:
-        return self.export_overrides.get(export_task_identifier, self.export_pacing)
+        key = normalize_export_task_identifier(export_task_identifier)
+        return self.export_overrides.get(key, self.export_pacing)
+
+    def reported_status(self, export_task_identifier: str, status: str) -> tuple[bool, str | None]:
+        """Count one DescribeExportTasks answer for a task: ``(overridden, status)``.
+
+        Consumes one use of the task's :class:`StatusOverride`, if any.
+        """
+        key = normalize_export_task_identifier(export_task_identifier)
+        override = self.status_overrides.get(key)
+        if override is None:
+            return False, status
+        if override.describes is not None:
+            override.describes -= 1
+            if override.describes <= 0:
+                del self.status_overrides[key]
+        return True, override.status
 
 
 #: The one emulator state of this process (moto's backends are process-wide too).
@@ -238,6 +313,38 @@ def _sync_snapshot(snapshot: DBSnapshot | DBClusterSnapshot, progress: Progress)
     snapshot.percent_progress = percent  # type: ignore[union-attr]
 
 
+# ------------------------------------------------------------------------ clusters
+
+
+def pin_cluster_status(cluster: DBCluster, status: str) -> None:
+    """Make ``cluster`` report ``status`` until something sets its status again.
+
+    moto's ``DBCluster.status`` turns ``creating`` into ``available`` the first time it is
+    read; a pinned status stays (see :func:`_pinnable_cluster_status`).
+    """
+    cluster.status = status
+    setattr(cluster, _PINNED_STATUS_ATTR, status)
+
+
+def _pinnable_cluster_status(original: property) -> property:
+    """``DBCluster.status`` that honours :func:`pin_cluster_status`.
+
+    Setting the status (moto's own StopDBCluster, StartDBCluster ...) removes the pin.
+    """
+    getter, setter = original.fget, original.fset
+    assert getter is not None and setter is not None
+
+    def get_status(self: DBCluster) -> str:
+        pinned: str | None = getattr(self, _PINNED_STATUS_ATTR, None)
+        return pinned if pinned is not None else str(getter(self))
+
+    def set_status(self: DBCluster, value: str) -> None:
+        setattr(self, _PINNED_STATUS_ATTR, None)
+        setter(self, value)
+
+    return property(get_status, set_status, doc=original.__doc__)
+
+
 # ---------------------------------------------------------------------- export task
 
 
@@ -262,7 +369,14 @@ class EmulatedExportTask(ExportTask):
         self.snapshot_time: datetime | None = (
             None if isinstance(source, DBCluster) else source.snapshot_create_time
         )
-        self.source_type = "SNAPSHOT" if isinstance(source, DBSnapshot) else "CLUSTER"
+        # AWS: ExportSourceType is SNAPSHOT | CLUSTER, "the type of source for the export";
+        # the API reference speaks of "a snapshot or cluster export", the Aurora guide of
+        # "exporting DB cluster data" (a live cluster) apart from "exporting DB cluster
+        # snapshot data". ASSUMPTION: AWS does not say which type a DB *cluster snapshot*
+        # export reports; the emulator says SNAPSHOT (it is a snapshot export), where plain
+        # moto says CLUSTER. Only a live cluster's export is CLUSTER.
+        self.source_type = "CLUSTER" if isinstance(source, DBCluster) else "SNAPSHOT"
+        self.source = source
         self.export_only = list(kwargs.get("export_only") or [])
         self.s3_prefix = kwargs.get("s3_prefix") or None
         self.task_start_time = utcnow()
@@ -427,6 +541,19 @@ def validate_export_task_identifier(identifier: str) -> None:
         )
 
 
+def normalize_export_task_identifier(identifier: str) -> str:
+    """An export task identifier as RDS keeps it: lower case.
+
+    ASSUMPTION: the API reference does not say how ExportTaskIdentifier is stored or
+    compared. RDS documents its other identifiers (DBInstanceIdentifier,
+    DBSnapshotIdentifier, DBClusterIdentifier ...) as "stored as a lowercase string" and
+    treats them case-insensitively; the emulator does the same for export tasks (plain
+    moto keeps them as given). So ``Orders-X`` and ``orders-x`` are one task, described
+    as ``orders-x``, and its data lands under ``.../orders-x/``.
+    """
+    return identifier.lower()
+
+
 def _validate_export_only(entries: Iterable[str]) -> None:
     for entry in entries:
         parts = str(entry).split(".")
@@ -437,44 +564,79 @@ def _validate_export_only(entries: Iterable[str]) -> None:
             )
 
 
-def _parse_rds_arn(arn: str) -> tuple[str, str, str, str]:
-    """``arn:aws:rds:<region>:<account>:<type>:<name>`` -> (region, account, type, name)."""
-    parts = arn.split(":", 6)
-    if len(parts) != 7 or parts[0] != "arn" or parts[2] != "rds":
-        raise InvalidParameterValue(f"The parameter SourceArn is not a valid ARN: {arn}")
-    return parts[3], parts[4], parts[5], parts[6]
+@dataclass(frozen=True)
+class _RdsArn:
+    """``arn:<partition>:rds:<region>:<account>:<type>:<name>``, split."""
+
+    partition: str
+    region: str
+    account: str
+    resource_type: str
+    name: str
+
+    @classmethod
+    def parse(cls, arn: str) -> _RdsArn | None:
+        parts = arn.split(":", 6)
+        if len(parts) != 7 or parts[0] != "arn" or parts[2] != "rds":
+            return None
+        return cls(parts[1], parts[3], parts[4], parts[5], parts[6])
+
+    def is_local_to(self, backend: RDSBackend) -> bool:
+        """Whether the ARN names something in ``backend``'s partition, Region and account."""
+        return (self.partition, self.region, self.account) == (
+            backend.partition,
+            backend.region_name,
+            backend.account_id,
+        )
+
+
+# RDS in one Region of one account looks resources up there only. ASSUMPTION: AWS
+# documents no answer for an ARN of another Region or account (cross-account shared
+# snapshots aside, which the emulator does not model); the emulator answers as RDS does
+# for a resource that does not exist: DBSnapshotNotFound / DBClusterSnapshotNotFoundFault /
+# DBClusterNotFoundFault, HTTP 404, naming the whole ARN.
+_NOT_FOUND_FAULTS: dict[str, Callable[[str], Exception]] = {
+    "snapshot": DBSnapshotNotFoundFault,
+    "cluster-snapshot": DBClusterSnapshotNotFoundError,
+    "cluster": DBClusterNotFoundError,
+}
+
+
+def _local_pool(backend: RDSBackend, resource_type: str) -> Mapping[str, Any]:
+    pools: dict[str, Mapping[str, Any]] = {
+        "snapshot": backend.database_snapshots,
+        "cluster-snapshot": backend.cluster_snapshots,
+        "cluster": backend.clusters,
+    }
+    return pools[resource_type]
 
 
 def _find_export_source(
     backend: RDSBackend, source_arn: str
 ) -> DBSnapshot | DBClusterSnapshot | DBCluster:
-    _, _, resource_type, name = _parse_rds_arn(source_arn)
-    if resource_type == "snapshot":
-        snapshot = backend.database_snapshots.get(name)
-        if snapshot is None:
-            raise DBSnapshotNotFoundFault(name)
-        return snapshot
-    if resource_type == "cluster-snapshot":
-        cluster_snapshot = backend.cluster_snapshots.get(name)
-        if cluster_snapshot is None:
-            raise DBClusterSnapshotNotFoundError(name)
-        return cluster_snapshot
-    if resource_type == "cluster":
-        cluster = backend.clusters.get(name)
-        if cluster is None:
-            raise DBClusterNotFoundError(name)
-        return cluster
-    raise InvalidParameterValue(
-        f"The SourceArn {source_arn} is not a DB snapshot, DB cluster snapshot or DB cluster."
-    )
+    arn = _RdsArn.parse(source_arn)
+    if arn is None:
+        raise InvalidParameterValue(f"The parameter SourceArn is not a valid ARN: {source_arn}")
+    if arn.resource_type not in _NOT_FOUND_FAULTS:
+        raise InvalidParameterValue(
+            f"The SourceArn {source_arn} is not a DB snapshot, DB cluster snapshot or DB cluster."
+        )
+    not_found = _NOT_FOUND_FAULTS[arn.resource_type]
+    if not arn.is_local_to(backend):
+        raise not_found(source_arn)
+    pool = _local_pool(backend, arn.resource_type)
+    # RDS identifiers are case-insensitive (stored in lower case).
+    source = pool.get(arn.name, pool.get(arn.name.lower()))
+    if source is None:
+        raise not_found(arn.name)
+    return source
 
 
 def _check_source_available(source: DBSnapshot | DBClusterSnapshot | DBCluster) -> None:
-    if isinstance(source, DBCluster):
-        status = source.status
-    else:
+    """``InvalidExportSourceState`` unless the snapshot or live cluster is ``available``."""
+    if not isinstance(source, DBCluster):
         refresh_snapshot(source)
-        status = source.status
+    status = source.status
     if status != "available":
         raise InvalidExportSourceStateFault(
             f"Export source should be 'available' but current status is {status}."
@@ -515,8 +677,9 @@ def _check_kms_key(backend: RDSBackend, key_id: str) -> None:
 
 
 def _start_export_task(self: RDSBackend, kwargs: dict[str, Any]) -> ExportTask:
-    identifier = str(kwargs.get("export_task_identifier") or "")
-    validate_export_task_identifier(identifier)
+    validate_export_task_identifier(str(kwargs.get("export_task_identifier") or ""))
+    identifier = normalize_export_task_identifier(str(kwargs["export_task_identifier"]))
+    kwargs = {**kwargs, "export_task_identifier": identifier}
     prefix = kwargs.get("s3_prefix")
     if prefix and ":" in prefix:
         raise InvalidParameterValue("The parameter S3Prefix must not contain ':'.")
@@ -529,16 +692,18 @@ def _start_export_task(self: RDSBackend, kwargs: dict[str, Any]) -> ExportTask:
         _check_source_available(source)
         active = [task for task in _export_tasks(self) if task.is_active]
         for task in active:
-            if task.source_arn == source_arn:
+            # The same resource, however its ARN was spelled.
+            if task.source is source:
                 raise InvalidExportSourceStateFault(
-                    f"Export task {task.export_task_identifier} is already exporting "
-                    f"{source_arn}; wait for it to finish."
+                    CONCURRENT_EXPORT_MESSAGE.format(
+                        export_task_identifier=task.export_task_identifier,
+                        source_arn=source_arn,
+                    )
                 )
         if len(active) >= MAX_CONCURRENT_EXPORTS:
             raise UnmodelledRdsError(
                 EXPORT_LIMIT_ERROR_CODE,
-                f"You can't have more than {MAX_CONCURRENT_EXPORTS} export tasks in progress "
-                "at the same time.",
+                EXPORT_LIMIT_MESSAGE.format(limit=MAX_CONCURRENT_EXPORTS),
             )
         _check_bucket(self, str(kwargs.get("s3_bucket_name") or ""))
         _check_role(self, str(kwargs.get("iam_role_arn") or ""))
@@ -556,14 +721,14 @@ def _start_export_task(self: RDSBackend, kwargs: dict[str, Any]) -> ExportTask:
 
 def _cancel_export_task(self: RDSBackend, export_task_identifier: str) -> ExportTask:
     with STATE.lock:
-        task = self.export_tasks.get(export_task_identifier)
+        task = self.export_tasks.get(normalize_export_task_identifier(export_task_identifier))
         if task is None:
             raise ExportTaskNotFoundError(export_task_identifier)
         if isinstance(task, EmulatedExportTask):
             task.refresh()
             if task.status not in CANCELABLE_EXPORT_STATUSES:
                 raise InvalidExportTaskStateFault(
-                    f"Cannot cancel export task {export_task_identifier} because it is in "
+                    f"Cannot cancel export task {task.export_task_identifier} because it is in "
                     f"status {task.status}."
                 )
             task.cancel(STATE.pacing_for(export_task_identifier))
@@ -581,19 +746,30 @@ def _describe_export_tasks(
     """Select export tasks as DescribeExportTasks does.
 
     With ``poll=True`` every task the query selects (all criteria but ``status``) counts
-    one poll before the ``status`` filter is applied, so the filter sees the status the
-    response reports.
+    one poll, and one use of its :class:`StatusOverride`, before the ``status`` filter is
+    applied, so the filter sees the status the response reports. The tasks returned then
+    carry the reported status (an overridden task is returned as a copy).
+
+    ``ExportTaskIdentifier`` is compared case-insensitively (ASSUMPTION, see
+    :func:`normalize_export_task_identifier`). Filter values are compared as given: "Filter
+    names and values are case-sensitive" (DescribeExportTasks API reference), so an
+    ``export-task-identifier`` filter matches the lower-case identifier only.
     """
     filters = dict(filters or {})
     unknown = set(filters) - _DESCRIBE_FILTERS
     if unknown:
         raise InvalidParameterValue(f"Unrecognized filter name: {sorted(unknown)[0]}")
     with STATE.lock:
-        if export_task_identifier and export_task_identifier not in self.export_tasks:
-            raise ExportTaskNotFoundError(export_task_identifier)
+        wanted_identifier = (
+            normalize_export_task_identifier(export_task_identifier)
+            if export_task_identifier
+            else None
+        )
+        if wanted_identifier and wanted_identifier not in self.export_tasks:
+            raise ExportTaskNotFoundError(str(export_task_identifier))
         tasks = list(self.export_tasks.values())
-        if export_task_identifier:
-            tasks = [t for t in tasks if t.export_task_identifier == export_task_identifier]
+        if wanted_identifier:
+            tasks = [t for t in tasks if t.export_task_identifier == wanted_identifier]
         if source_arn:
             tasks = [t for t in tasks if t.source_arn == source_arn]
         if source_type:
@@ -610,10 +786,28 @@ def _describe_export_tasks(
                 task.poll()
             elif isinstance(task, EmulatedExportTask):
                 task.refresh()
+        if poll:
+            tasks = [_as_reported(task) for task in tasks]
         if "status" in filters:
+            # AWS: the status filter "must be lowercase"; statuses are reported upper case.
             wanted = {value.upper() for value in filters["status"]}
-            tasks = [t for t in tasks if str(t.status).upper() in wanted]
+            tasks = [t for t in tasks if t.status is not None and str(t.status).upper() in wanted]
         return tasks
+
+
+def _as_reported(task: ExportTask) -> ExportTask:
+    """The task as this DescribeExportTasks answer reports it (see :class:`StatusOverride`).
+
+    An override is applied to a shallow copy, so the task's own status (and its lifecycle,
+    which goes on underneath) is untouched; ``None`` leaves the ``Status`` key out, since
+    moto's serializer skips attributes that are ``None``.
+    """
+    overridden, status = STATE.reported_status(str(task.export_task_identifier), task.status)
+    if not overridden:
+        return task
+    reported = copy.copy(task)
+    reported.status = status  # type: ignore[assignment]
+    return reported
 
 
 def _export_tasks(backend: RDSBackend) -> list[EmulatedExportTask]:
@@ -767,8 +961,13 @@ def _describe_snapshots_response(api: _SnapshotApi) -> Callable[[RDSResponse], A
     return describe
 
 
-def _accept_arn(original: Callable[..., Any]) -> Callable[..., Any]:
-    """Let DescribeDB(Cluster)Snapshots take a snapshot ARN, as AWS does (moto wants a name)."""
+def _accept_arn(original: Callable[..., Any], resource_type: str) -> Callable[..., Any]:
+    """Let DescribeDB(Cluster)Snapshots take a snapshot ARN, as AWS does (moto wants a name).
+
+    Only an ARN of this backend's partition, Region and account is looked up; any other
+    answers as a missing snapshot (see :data:`_NOT_FOUND_FAULTS`).
+    """
+    not_found = _NOT_FOUND_FAULTS[resource_type]
 
     def describe(
         self: RDSBackend,
@@ -778,6 +977,9 @@ def _accept_arn(original: Callable[..., Any]) -> Callable[..., Any]:
         **kwargs: Any,
     ) -> Any:
         if db_snapshot_identifier:
+            arn = _RdsArn.parse(db_snapshot_identifier)
+            if arn is not None and not arn.is_local_to(self):
+                raise not_found(db_snapshot_identifier)
             db_snapshot_identifier = _snapshot_name(db_snapshot_identifier)
         return original(self, source_identifier, db_snapshot_identifier, *args, **kwargs)
 
@@ -838,12 +1040,17 @@ def install() -> None:
             "describe_db_cluster_snapshots",
             _describe_snapshots_response(_CLUSTER_SNAPSHOTS),
         )
-        _patch(RDSBackend, "describe_db_snapshots", _accept_arn(RDSBackend.describe_db_snapshots))
+        _patch(
+            RDSBackend,
+            "describe_db_snapshots",
+            _accept_arn(RDSBackend.describe_db_snapshots, "snapshot"),
+        )
         _patch(
             RDSBackend,
             "describe_db_cluster_snapshots",
-            _accept_arn(RDSBackend.describe_db_cluster_snapshots),
+            _accept_arn(RDSBackend.describe_db_cluster_snapshots, "cluster-snapshot"),
         )
+        _patch(DBCluster, "status", _pinnable_cluster_status(DBCluster.__dict__["status"]))
         _patch(RDSBackend, "start_export_task", _start_export_task)
         _patch(RDSBackend, "cancel_export_task", _cancel_export_task)
         _patch(RDSBackend, "describe_export_tasks", _describe_export_tasks)

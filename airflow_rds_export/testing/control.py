@@ -20,12 +20,15 @@ from typing import Any, TypeVar, cast
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.exceptions import ServiceException
-from moto.rds.models import DBClusterSnapshot, DBSnapshot, RDSBackend, rds_backends
+from moto.rds.models import DBCluster, DBClusterSnapshot, DBSnapshot, RDSBackend, rds_backends
 
 from .backend import (
     STATE,
     EmulatedExportTask,
     PendingFailure,
+    StatusOverride,
+    normalize_export_task_identifier,
+    pin_cluster_status,
     set_snapshot_progress,
     snapshot_stages,
 )
@@ -46,11 +49,14 @@ CONTROL_METHODS: tuple[str, ...] = (
     "create_automated_snapshot",
     "create_db_cluster_snapshot",
     "create_automated_cluster_snapshot",
+    "set_cluster_status",
     "set_snapshot_status",
     "set_snapshot_pacing",
     "set_export_pacing",
     "pace_export",
     "fail_export",
+    "set_export_status_override",
+    "clear_export_status_override",
     "throttle",
     "server_error",
     "refuse",
@@ -227,12 +233,7 @@ class EmulatorControl:
             for name in set(self._rds.cluster_snapshots) - before:
                 del self._rds.cluster_snapshots[name]
         cluster.status = "available"
-        return {
-            "DBClusterIdentifier": cluster.db_cluster_identifier,
-            "DBClusterArn": cluster.db_cluster_arn,
-            "Engine": cluster.engine,
-            "Status": cluster.status,
-        }
+        return _describe_cluster(cluster)
 
     @_control_errors
     def create_db_snapshot(
@@ -331,6 +332,26 @@ class EmulatorControl:
             return _describe_snapshot(pool[name])
 
     @_control_errors
+    def set_cluster_status(self, db_cluster_identifier: str, status: str) -> dict[str, Any]:
+        """Put a DB cluster in ``status`` (``stopped``, ``creating``, ``backing-up`` ...).
+
+        The status stays until it is set again (by this method or by an RDS call that
+        changes it, such as StopDBCluster). StartExportTask with the cluster's ARN
+        (a live-cluster export, SourceType ``CLUSTER``) answers ``InvalidExportSourceState``
+        unless the status is ``available``. Returns the cluster as
+        :meth:`create_db_cluster` does.
+        """
+        with STATE.lock:
+            clusters = self._rds.clusters
+            cluster = clusters.get(db_cluster_identifier) or clusters.get(
+                db_cluster_identifier.lower()
+            )
+            if cluster is None:
+                raise EmulatorControlError(f"no DB cluster named {db_cluster_identifier!r}")
+            pin_cluster_status(cluster, status)
+            return _describe_cluster(cluster)
+
+    @_control_errors
     def set_snapshot_pacing(
         self, ready_after_polls: int | None = None, ready_after_seconds: float | None = None
     ) -> None:
@@ -395,8 +416,9 @@ class EmulatorControl:
                 in_progress_seconds=in_progress_seconds,
                 canceling_seconds=canceling_seconds,
             )
-            STATE.export_overrides[export_task_identifier] = pacing
-            task = self._rds.export_tasks.get(export_task_identifier)
+            key = normalize_export_task_identifier(export_task_identifier)
+            STATE.export_overrides[key] = pacing
+            task = self._rds.export_tasks.get(key)
             if isinstance(task, EmulatedExportTask):
                 task.repace(pacing)
 
@@ -415,10 +437,11 @@ class EmulatorControl:
         applies from StartExportTask on. A task that is already finished is an error.
         """
         failure = PendingFailure(cause, after_polls, after_seconds)
+        key = normalize_export_task_identifier(export_task_identifier)
         with STATE.lock:
-            task = self._rds.export_tasks.get(export_task_identifier)
+            task = self._rds.export_tasks.get(key)
             if task is None:
-                STATE.pending_failures[export_task_identifier] = failure
+                STATE.pending_failures[key] = failure
                 return
             if not isinstance(task, EmulatedExportTask) or not task.is_active:
                 raise EmulatorControlError(
@@ -427,8 +450,44 @@ class EmulatorControl:
             task.schedule_failure(failure)
 
     @_control_errors
+    def set_export_status_override(
+        self, export_task_identifier: str, status: str | None, polls: int | None = None
+    ) -> None:
+        """Make DescribeExportTasks report ``status`` as the export's ``Status``.
+
+        For clients facing a status they do not know (one AWS might add) or none at all:
+        ``status`` is reported verbatim (any string, e.g. ``"PAUSED"`` or ``"complete"``);
+        ``None`` leaves the ``Status`` key out of the task's description. Other fields
+        (``PercentProgress`` ...) are reported as usual.
+
+        ``polls``: the next N DescribeExportTasks answers that include the task report the
+        override, then the real status again; ``None`` keeps it until
+        :meth:`clear_export_status_override` (or :meth:`reset`). Each such answer still
+        counts as a poll, so the export goes on underneath (its pacing, failures and
+        cancelation are unchanged); a ``status`` filter sees the reported status. The
+        StartExportTask and CancelExportTask answers and :meth:`export_tasks` show the real
+        status. Registered before the task exists, it applies from its first describe.
+        A new call replaces the previous override. The identifier is case-insensitive.
+        """
+        if polls is not None and polls < 1:
+            raise EmulatorControlError("polls must be at least 1 (or None: until cleared)")
+        with STATE.lock:
+            key = normalize_export_task_identifier(export_task_identifier)
+            STATE.status_overrides[key] = StatusOverride(status, polls)
+
+    @_control_errors
+    def clear_export_status_override(self, export_task_identifier: str) -> None:
+        """Report the export's real status again (no error if there was no override)."""
+        with STATE.lock:
+            key = normalize_export_task_identifier(export_task_identifier)
+            STATE.status_overrides.pop(key, None)
+
+    @_control_errors
     def export_tasks(self) -> list[dict[str, Any]]:
-        """Every export task of this Region, as DescribeExportTasks shows it (no poll)."""
+        """Every export task of this Region, as DescribeExportTasks shows it.
+
+        Without counting a poll, and with the real status (no status override).
+        """
         with STATE.lock:
             return [
                 task.to_dict()
@@ -563,6 +622,15 @@ class EmulatorControl:
 
 def _deadline(seconds: float | None) -> float | None:
     return None if seconds is None else time.monotonic() + seconds
+
+
+def _describe_cluster(cluster: DBCluster) -> dict[str, Any]:
+    return {
+        "DBClusterIdentifier": cluster.db_cluster_identifier,
+        "DBClusterArn": cluster.db_cluster_arn,
+        "Engine": cluster.engine,
+        "Status": cluster.status,
+    }
 
 
 def _describe_snapshot(snapshot: DBSnapshot | DBClusterSnapshot) -> dict[str, Any]:
