@@ -7,9 +7,8 @@ module does not import boto3: the hook is imported the first time one is built.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from airflow_rds_export.hooks import RdsExportHook
@@ -20,8 +19,7 @@ __all__ = ["AWS_TEMPLATE_FIELDS", "AwsConnection", "AwsConnectionMixin"]
 AWS_TEMPLATE_FIELDS: tuple[str, ...] = ("aws_conn_id", "region_name", "verify")
 
 
-@dataclass(frozen=True)
-class AwsConnection:
+class AwsConnection(NamedTuple):
     """``aws_conn_id``, ``region_name``, ``verify`` and ``botocore_config``, JSON-friendly."""
 
     aws_conn_id: str | None = "aws_default"
@@ -31,7 +29,7 @@ class AwsConnection:
 
     def to_kwargs(self) -> dict[str, Any]:
         """The keyword arguments operators, sensors and triggers take."""
-        return asdict(self)
+        return self._asdict()
 
     def hook(self) -> RdsExportHook:
         """A new hook for this connection (imports boto3 the first time)."""

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "DEFAULT_EXPORT_ERROR_STATUSES",
@@ -92,19 +91,19 @@ SNAPSHOT_NOT_FOUND_CODES = frozenset(
 # its error: these are the codes quota refusals take elsewhere in RDS (the emulator sends
 # LimitExceeded), and the message is matched as well, whatever the code.
 EXPORT_LIMIT_CODES = frozenset({"LimitExceeded", "ExportTaskLimitReached", "QuotaExceeded"})
-_EXPORT_LIMIT_MESSAGE = re.compile(
-    r"(more than|up to|maximum of|limit of)\s+\w+\s+(concurrent\s+)?export tasks"
-    r"|export tasks in progress",
-    re.IGNORECASE,
+# Patterns are strings, compiled (and cached by ``re``) on first use, not on import.
+_EXPORT_LIMIT_MESSAGE = (
+    r"(?i)(more than|up to|maximum of|limit of)\s+\w+\s+(concurrent\s+)?export tasks"
+    r"|export tasks in progress"
 )
 # UNVERIFIED: "no two concurrent exports of the same snapshot" is documented, its error is
 # not. The emulator refuses with InvalidExportSourceState and a message naming the running
 # export; matched by message (any code), and the other export's identifier read off it.
-_SOURCE_BUSY_MESSAGE = re.compile(
-    r"already (being )?export|export task \S+ is (already|currently)|in use by (another )?export",
-    re.IGNORECASE,
+_SOURCE_BUSY_MESSAGE = (
+    r"(?i)already (being )?export|export task \S+ is (already|currently)"
+    r"|in use by (another )?export"
 )
-_OTHER_EXPORT = re.compile(r"[Ee]xport task ([A-Za-z][A-Za-z0-9-]*)")
+_OTHER_EXPORT = r"[Ee]xport task ([A-Za-z][A-Za-z0-9-]*)"
 CLUSTER_NOT_FOUND_CODES = frozenset({"DBClusterNotFoundFault", "DBClusterNotFound"})
 NOT_FOUND_CODES = EXPORT_NOT_FOUND_CODES | SNAPSHOT_NOT_FOUND_CODES | CLUSTER_NOT_FOUND_CODES
 THROTTLING_CODES = frozenset(
@@ -123,7 +122,7 @@ _CREDENTIALS_REMEDY = (
     "(keys, role_arn, profile) or the worker's and triggerer's instance role"
 )
 # Where AWS names the denied action: "... is not authorized to perform: rds:X on resource".
-_DENIED_ACTION = re.compile(r"not authorized to perform:?\s+([A-Za-z0-9-]+:[A-Za-z0-9*]+)")
+_DENIED_ACTION = r"not authorized to perform:?\s+([A-Za-z0-9-]+:[A-Za-z0-9*]+)"
 
 # Permanent configuration errors: retrying cannot help, so they fail at once with the remedy.
 REMEDIES: Mapping[str, str] = {
@@ -174,8 +173,7 @@ REMEDIES: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """What a component does next, and the one-line reason it logs or raises."""
 
     action: Action
@@ -183,7 +181,7 @@ class Decision:
 
     def to_dict(self) -> dict[str, str]:
         """JSON-friendly form, carried in trigger events."""
-        return asdict(self)
+        return {"action": self.action, "reason": self.reason}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Decision:
@@ -308,9 +306,9 @@ def start_refusal(error_code: str | None, error_message: str) -> str | None:
     """
     if error_code in ALREADY_EXISTS_CODES:
         return "exists"
-    if _SOURCE_BUSY_MESSAGE.search(error_message):
+    if re.search(_SOURCE_BUSY_MESSAGE, error_message):
         return "source_busy"
-    if error_code in EXPORT_LIMIT_CODES or _EXPORT_LIMIT_MESSAGE.search(error_message):
+    if error_code in EXPORT_LIMIT_CODES or re.search(_EXPORT_LIMIT_MESSAGE, error_message):
         return "quota"
     if error_code in SOURCE_NOT_READY_CODES:
         return "source_not_ready"
@@ -319,7 +317,7 @@ def start_refusal(error_code: str | None, error_message: str) -> str | None:
 
 def other_export_of(error_message: str) -> str | None:
     """The identifier of the export a "same snapshot" refusal names, if it names one."""
-    match = _OTHER_EXPORT.search(error_message)
+    match = re.search(_OTHER_EXPORT, error_message)
     return match.group(1) if match else None
 
 
@@ -392,7 +390,7 @@ def decide_permanent_error(resource: str, error_code: str, error_message: str) -
     if remedy is None:
         return None
     if remedy is _PERMISSION_REMEDY:
-        denied = _DENIED_ACTION.search(error_message)
+        denied = re.search(_DENIED_ACTION, error_message)
         remedy = remedy.format(action=f" for {denied.group(1)}" if denied else "")
     return Decision(
         "fail",

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from airflow_rds_export.decisions import Decision, decide_call_error, is_not_found, is_transient
 
 __all__ = ["AwsError"]
 
 
-@dataclass(frozen=True)
-class AwsError:
+class AwsError(NamedTuple):
     """A failed call: AWS's error code, message and HTTP status, or an unreachable AWS."""
 
     code: str | None

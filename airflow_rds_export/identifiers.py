@@ -28,4 +28,3 @@ def attempt_identifier(identifier: str, attempt: int) -> str:
     suffix = f"-r{attempt}"
     base = identifier[: EXPORT_TASK_IDENTIFIER_MAX_LENGTH - len(suffix)].rstrip("-")
     return base + suffix
-

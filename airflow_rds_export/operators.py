@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import (
@@ -627,8 +626,7 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
             return current
 
 
-@dataclass(frozen=True)
-class _Tries:
+class _Tries(NamedTuple):
     """When this run first tried to start its export, and when it tried last (ISO 8601,
     carried through deferrals)."""
 

@@ -7,7 +7,6 @@ call. Every error names the parameter, the value and the rule.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta, timezone
@@ -45,16 +44,17 @@ _EXPORT_ID_RULE = (
     "1-60 ASCII letters, digits or hyphens; must begin with a letter; no trailing hyphen; "
     "no two consecutive hyphens"
 )
-_EXPORT_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*$")
-_ARN = re.compile(
+# Patterns are strings, compiled (and cached by ``re``) on first use, not on import.
+_EXPORT_ID = r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*$"
+_ARN = (
     r"^arn:(?P<partition>[^:]+):(?P<service>[^:]+):(?P<region>[^:]*):(?P<account>[^:]*):"
     r"(?P<resource>.+)$"
 )
 SNAPSHOT_TYPES = ("automated", "manual", "shared", "public", "awsbackup")
 _EXPORT_SOURCE_TYPES = {"snapshot", "cluster-snapshot", "cluster"}
-_SNAPSHOT_NAME = re.compile(r"^(?:rds:|awsbackup:)?[A-Za-z][A-Za-z0-9-:_.]{0,254}$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_EXPORT_ONLY_PART = re.compile(r"^[^.\s]+$")
+_SNAPSHOT_NAME = r"^(?:rds:|awsbackup:)?[A-Za-z][A-Za-z0-9-:_.]{0,254}$"
+_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+_EXPORT_ONLY_PART = r"^[^.\s]+$"
 
 
 class InvalidParameterError(ValueError):
@@ -115,7 +115,7 @@ def validate_export_task_identifier(value: Any, field: str = "export_task_identi
         raise InvalidParameterError(field, value, "must not end with a hyphen")
     if "--" in value:
         raise InvalidParameterError(field, value, "must not contain two consecutive hyphens")
-    if not _EXPORT_ID.match(value):
+    if not re.match(_EXPORT_ID, value):
         raise InvalidParameterError(
             field, value, "may hold only ASCII letters, digits and hyphens; " + _EXPORT_ID_RULE
         )
@@ -123,7 +123,7 @@ def validate_export_task_identifier(value: Any, field: str = "export_task_identi
 
 
 def _parse_arn(value: str, field: str) -> re.Match[str]:
-    match = _ARN.match(value)
+    match = re.match(_ARN, value)
     if not match:
         raise InvalidParameterError(
             field, value, "must be an ARN: arn:<partition>:<service>:<region>:<account>:<resource>"
@@ -148,7 +148,7 @@ def _check_region(match: re.Match[str], field: str, value: str) -> None:
 
 def region_of_arn(value: str) -> str | None:
     """The Region named in an ARN (None for a malformed ARN or one without a Region)."""
-    match = _ARN.match(value)
+    match = re.match(_ARN, value)
     return (match["region"] or None) if match else None
 
 
@@ -207,7 +207,7 @@ def validate_snapshot_identifier(value: Any, field: str = "db_snapshot_identifie
         raise InvalidParameterError(field, value, "must be a non-empty snapshot name or ARN")
     if value.startswith("arn:"):
         return validate_source_arn(value, field)
-    if not _SNAPSHOT_NAME.match(value):
+    if not re.match(_SNAPSHOT_NAME, value):
         raise InvalidParameterError(
             field,
             value,
@@ -239,9 +239,11 @@ def validate_bucket_name(value: Any, field: str = "s3_bucket_name") -> str:
         "3-63 lower-case letters, digits, dots or hyphens; begins and ends with a letter or "
         "digit; no '..'; not an IP address; a bucket name, not an s3:// URI or ARN"
     )
-    if not isinstance(value, str) or not _BUCKET.match(value) or ".." in value:
+    if not isinstance(value, str) or not re.match(_BUCKET, value) or ".." in value:
         raise InvalidParameterError(field, value, rule)
     try:
+        import ipaddress  # only when a bucket name is checked: it costs ~1 ms to import
+
         ipaddress.ip_address(value)
     except ValueError:
         pass
@@ -305,7 +307,7 @@ def validate_export_only(value: Any, field: str = "export_only") -> list[str]:
     entries = list(value)
     for entry in entries:
         parts = entry.split(".") if isinstance(entry, str) else []
-        if not 1 <= len(parts) <= 4 or not all(_EXPORT_ONLY_PART.match(p) for p in parts):
+        if not 1 <= len(parts) <= 4 or not all(re.match(_EXPORT_ONLY_PART, p) for p in parts):
             raise InvalidParameterError(
                 field,
                 entry,

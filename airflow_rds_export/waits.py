@@ -16,8 +16,7 @@ Importing this module does not import boto3.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
 
 from airflow_rds_export.decisions import (
     DEFAULT_EXPORT_ERROR_STATUSES,
@@ -68,8 +67,7 @@ def _call(value: Any, validate: Callable[..., Any], *args: Any) -> None:
     validate(value, *args)
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     """One check's outcome: the decision, the description (the XCom), and whether the
     check failed on a transient AWS error (the driver then backs off)."""
 
@@ -78,8 +76,7 @@ class Check:
     transient: bool = False
 
 
-@dataclass(frozen=True)
-class SharedRequest:
+class SharedRequest(NamedTuple):
     """What a shared poller needs to describe this wait's resource with others'."""
 
     kind: str
@@ -87,10 +84,14 @@ class SharedRequest:
     snapshot_kind: str | None = None
 
 
-@dataclass(frozen=True)
 class Wait:
-    """The common ground of every wait spec; see the module docstring."""
+    """The common ground of every wait spec; see the module docstring.
 
+    A spec is a :class:`~typing.NamedTuple` of its arguments (immutable, cheap to define
+    at import time) with this class mixed in.
+    """
+
+    __slots__ = ()
     kind: ClassVar[str]
     noun: ClassVar[str]  # "Snapshot", "Export task"
 
@@ -98,7 +99,11 @@ class Wait:
 
     @classmethod
     def argument_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
+        return tuple(cast(Any, cls)._fields)
+
+    def arguments(self) -> dict[str, Any]:
+        """The spec's arguments by name."""
+        return dict(cast(Any, self)._asdict())
 
     @classmethod
     def from_kwargs(cls: type[W], kwargs: Mapping[str, Any]) -> W:
@@ -107,7 +112,7 @@ class Wait:
 
     def to_kwargs(self) -> dict[str, Any]:
         """JSON-friendly keyword arguments; ``from_kwargs`` rebuilds the same spec."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.arguments().items()}
 
     @classmethod
     def check_arguments(cls, values: Mapping[str, Any], check: Checker = _call) -> None:
@@ -121,7 +126,7 @@ class Wait:
 
     def validated(self: W) -> W:
         """This spec, after every rule passed; raises :class:`InvalidParameterError`."""
-        self.check_arguments(asdict(self))
+        self.check_arguments(self.arguments())
         return self
 
     # -- describing and judging ---------------------------------------------------------
@@ -175,20 +180,7 @@ class Wait:
         return self.judge(description)
 
 
-@dataclass(frozen=True)
-class SnapshotReadyWait(Wait):
-    """Wait until a DB or cluster snapshot is ``available``.
-
-    Name the snapshot (``db_snapshot_identifier``, name or ARN; a live cluster's ARN waits
-    for the cluster to be ``available``), or its source (``db_instance_identifier`` /
-    ``db_cluster_identifier``) for the run's snapshot of ``snapshot_type``: the earliest
-    created at or after ``created_after`` and before ``created_before`` (ISO 8601), or
-    the newest when ``created_after`` is not given.
-    """
-
-    kind: ClassVar[str] = SNAPSHOT
-    noun: ClassVar[str] = "Snapshot"
-
+class _SnapshotReadyArguments(NamedTuple):
     db_snapshot_identifier: str | None = None
     db_instance_identifier: str | None = None
     db_cluster_identifier: str | None = None
@@ -198,6 +190,21 @@ class SnapshotReadyWait(Wait):
     db_type: str | None = None
     on_missing: str = "reschedule"
     on_failure: str = "fail"
+
+
+class SnapshotReadyWait(_SnapshotReadyArguments, Wait):
+    """Wait until a DB or cluster snapshot is ``available``.
+
+    Name the snapshot (``db_snapshot_identifier``, name or ARN; a live cluster's ARN waits
+    for the cluster to be ``available``), or its source (``db_instance_identifier`` /
+    ``db_cluster_identifier``) for the run's snapshot of ``snapshot_type``: the earliest
+    created at or after ``created_after`` and before ``created_before`` (ISO 8601), or
+    the newest when ``created_after`` is not given.
+    """
+
+    __slots__ = ()
+    kind: ClassVar[str] = SNAPSHOT
+    noun: ClassVar[str] = "Snapshot"
 
     @classmethod
     def check_arguments(cls, values: Mapping[str, Any], check: Checker = _call) -> None:
@@ -291,22 +298,24 @@ class SnapshotReadyWait(Wait):
         return Check(decision, description)
 
 
-@dataclass(frozen=True)
-class ExportStateWait(Wait):
+class _ExportStateArguments(NamedTuple):
+    export_task_identifier: str = ""
+    target_statuses: tuple[str, ...] | list[str] = ("complete",)
+    error_statuses: tuple[str, ...] | list[str] = DEFAULT_EXPORT_ERROR_STATUSES
+    on_missing: str = "reschedule"
+    on_failure: str = "fail"
+
+
+class ExportStateWait(_ExportStateArguments, Wait):
     """Wait until an export task reaches one of ``target_statuses``.
 
     A status in ``error_statuses`` ends the wait by ``on_failure``, with AWS's
     ``FailureCause``; a missing task by ``on_missing``. The description gains ``S3Uri``.
     """
 
+    __slots__ = ()
     kind: ClassVar[str] = EXPORT
     noun: ClassVar[str] = "Export task"
-
-    export_task_identifier: str = ""
-    target_statuses: tuple[str, ...] | list[str] = ("complete",)
-    error_statuses: tuple[str, ...] | list[str] = DEFAULT_EXPORT_ERROR_STATUSES
-    on_missing: str = "reschedule"
-    on_failure: str = "fail"
 
     @classmethod
     def check_arguments(cls, values: Mapping[str, Any], check: Checker = _call) -> None:
