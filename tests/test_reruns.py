@@ -69,6 +69,20 @@ def tonight(world: ExportWorld, day: str = "2024-01-01", **pacing: Any) -> dict[
     )
 
 
+def start_export(world: ExportWorld, identifier: str, source_arn: str, **pacing: Any) -> None:
+    """Start an export outside Airflow (another DAG's, say), paced as given."""
+    if pacing:
+        world.control.pace_export(identifier, **pacing)
+    world.rds_client().start_export_task(
+        ExportTaskIdentifier=identifier,
+        SourceArn=source_arn,
+        S3BucketName=world.bucket,
+        S3Prefix="nightly",
+        IamRoleArn=world.iam_role_arn,
+        KmsKeyId=world.kms_key_id,
+    )
+
+
 def run_nightly(harness: AirflowHarness, world: ExportWorld, **kwargs: Any) -> DagRunResult:
     kwargs.setdefault("logical_date", NIGHT)
     return harness.run_dag(
@@ -202,14 +216,7 @@ def test_if_exists_fail_still_fails_on_a_dead_export(
 ) -> None:
     arn = tonight(world)["DBSnapshotArn"]
     world.control.fail_export(EXPORT_ID, cause="boom")
-    world.rds_client().start_export_task(
-        ExportTaskIdentifier=EXPORT_ID,
-        SourceArn=arn,
-        S3BucketName=world.bucket,
-        S3Prefix="nightly",
-        IamRoleArn=world.iam_role_arn,
-        KmsKeyId=world.kms_key_id,
-    )
+    start_export(world, EXPORT_ID, arn)
     result = run_dag(
         start_and_wait(world, arn, deferrable, extra='if_exists="fail",'),
         "start_and_wait",
@@ -321,14 +328,12 @@ def test_nightly_and_fleet_on_one_night_take_turns_on_the_snapshot(
     so the fleet waits (deferred) for the nightly one to end, then starts: no hot loop."""
     snapshot = tonight(world, "2026-11-21")
     # Paced by the clock: the nightly export moves on whether or not anyone looks at it.
-    world.control.pace_export(NIGHTLY_EXPORT, starting_seconds=1, in_progress_seconds=5)
-    world.rds_client().start_export_task(
-        ExportTaskIdentifier=NIGHTLY_EXPORT,
-        SourceArn=snapshot["DBSnapshotArn"],
-        S3BucketName=world.bucket,
-        S3Prefix="nightly",
-        IamRoleArn=world.iam_role_arn,
-        KmsKeyId=world.kms_key_id,
+    start_export(
+        world,
+        NIGHTLY_EXPORT,
+        snapshot["DBSnapshotArn"],
+        starting_seconds=1,
+        in_progress_seconds=5,
     )
     world.control.reset_calls()
     result = run_dag(
@@ -354,14 +359,7 @@ def test_busy_snapshot_is_retried_no_faster_than_the_source_wait_interval(
 ) -> None:
     snapshot = tonight(world)
     other = "someone-elses-export"
-    world.control.pace_export(other, starting_seconds=1, in_progress_seconds=4)
-    world.rds_client().start_export_task(
-        ExportTaskIdentifier=other,
-        SourceArn=snapshot["DBSnapshotArn"],
-        S3BucketName=world.bucket,
-        IamRoleArn=world.iam_role_arn,
-        KmsKeyId=world.kms_key_id,
-    )
+    start_export(world, other, snapshot["DBSnapshotArn"], starting_seconds=1, in_progress_seconds=4)
     world.control.reset_calls()
     result = run_dag(
         start_and_wait(world, snapshot["DBSnapshotArn"], deferrable),
@@ -441,15 +439,7 @@ RdsExportTaskStateSensor(
 
 
 def started_export(world: ExportWorld, **pacing: Any) -> None:
-    arn = tonight(world)["DBSnapshotArn"]
-    world.control.pace_export(EXPORT_ID, **pacing)
-    world.rds_client().start_export_task(
-        ExportTaskIdentifier=EXPORT_ID,
-        SourceArn=arn,
-        S3BucketName=world.bucket,
-        IamRoleArn=world.iam_role_arn,
-        KmsKeyId=world.kms_key_id,
-    )
+    start_export(world, EXPORT_ID, tonight(world)["DBSnapshotArn"], **pacing)
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
