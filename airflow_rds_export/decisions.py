@@ -47,13 +47,11 @@ __all__ = [
     "decide_start_error",
     "decide_transient_error",
     "describe_unknown_refusal",
-    "export_already_exists",
     "is_not_found",
     "is_transient",
     "normalise_status",
     "other_export_of",
     "progress_of",
-    "source_not_ready",
     "start_refusal",
 ]
 
@@ -407,16 +405,6 @@ def is_transient(error_code: str | None, http_status: int | None) -> bool:
 def is_not_found(error_code: str | None) -> bool:
     """AWS says the export task or snapshot does not exist (a describe answers None)."""
     return error_code in NOT_FOUND_CODES
-
-
-def export_already_exists(error_code: str | None) -> bool:
-    """StartExportTask refused a taken identifier: an adoption question."""
-    return error_code in ALREADY_EXISTS_CODES
-
-
-def source_not_ready(error_code: str | None) -> bool:
-    """StartExportTask refused because the source snapshot is not available yet."""
-    return error_code in SOURCE_NOT_READY_CODES
 
 
 def cancel_raced(error_code: str | None) -> bool:

@@ -30,12 +30,11 @@ from airflow_rds_export.decisions import (
     decide_permanent_error,
     decide_snapshot,
     decide_start_error,
-    export_already_exists,
     is_not_found,
     is_transient,
     normalise_status,
     progress_of,
-    source_not_ready,
+    start_refusal,
 )
 
 SNAPSHOT_ID = "nightly-2024-06-01"
@@ -563,12 +562,6 @@ PREDICATE_CASES = [
     (is_not_found, "DBClusterSnapshotNotFoundFault", True),
     (is_not_found, "AccessDenied", False),
     (is_not_found, None, False),
-    (export_already_exists, "ExportTaskAlreadyExists", True),
-    (export_already_exists, "ExportTaskAlreadyExistsFault", True),
-    (export_already_exists, "ExportTaskNotFound", False),
-    (source_not_ready, "InvalidExportSourceState", True),
-    (source_not_ready, "InvalidExportSourceStateFault", True),
-    (source_not_ready, "InvalidExportTaskStateFault", False),
     (cancel_raced, "InvalidExportTaskStateFault", True),
     (cancel_raced, "InvalidExportTaskState", True),
     (cancel_raced, "ExportTaskNotFound", True),
@@ -576,6 +569,27 @@ PREDICATE_CASES = [
     (cancel_raced, "DBSnapshotNotFound", False),
     (cancel_raced, None, False),
 ]
+
+
+@pytest.mark.parametrize(
+    ("error_code", "message", "expected"),
+    [
+        ("ExportTaskAlreadyExists", "taken", "exists"),
+        ("ExportTaskAlreadyExistsFault", "taken", "exists"),
+        ("InvalidExportSourceState", "current status is creating", "source_not_ready"),
+        ("InvalidExportSourceStateFault", "current status is creating", "source_not_ready"),
+        ("InvalidExportSourceState", BUSY_MESSAGE, "source_busy"),
+        ("AnyCode", BUSY_MESSAGE, "source_busy"),
+        ("LimitExceeded", "no", "quota"),
+        (None, "You can't have more than 5 export tasks in progress at once.", "quota"),
+        ("InvalidExportTaskStateFault", "no", None),
+        ("AccessDenied", "no", None),
+    ],
+)
+def test_start_refusals_are_classified(
+    error_code: str | None, message: str, expected: str | None
+) -> None:
+    assert start_refusal(error_code, message) == expected
 
 
 @pytest.mark.parametrize(
