@@ -41,10 +41,9 @@ def export_s3_uri(export_task: Mapping[str, Any]) -> str:
 
 
 def with_s3_uri(export_task: Mapping[str, Any]) -> dict[str, Any]:
-    """An export task description, JSON-friendly, with ``S3Uri`` added."""
-    described = to_jsonable(export_task)
-    described["S3Uri"] = export_s3_uri(described)
-    return described
+    """An export task description (JSON-friendly already, as the hook returns it) with
+    ``S3Uri`` added."""
+    return {**export_task, "S3Uri": export_s3_uri(export_task)}
 
 
 def with_source_arn(source: Mapping[str, Any]) -> dict[str, Any]:

@@ -295,11 +295,12 @@ class SharedPoller:
 
 def _batches(requests: Sequence[_Request]) -> list[tuple[list[str], list[_Request]]]:
     """Requests in chunks of at most :data:`BATCH_SIZE` distinct (case-blind) identifiers."""
-    unique = list(dict.fromkeys(r.identifier.lower() for r in requests))
+    by_identifier: dict[str, list[_Request]] = {}
+    for request in requests:
+        by_identifier.setdefault(request.identifier.lower(), []).append(request)
+    unique = list(by_identifier)
     chunks = [unique[i : i + BATCH_SIZE] for i in range(0, len(unique), BATCH_SIZE)]
-    return [
-        (chunk, [r for r in requests if r.identifier.lower() in set(chunk)]) for chunk in chunks
-    ]
+    return [(chunk, [r for i in chunk for r in by_identifier[i]]) for chunk in chunks]
 
 
 def _resolve(request: _Request, description: dict[str, Any] | None) -> None:

@@ -16,6 +16,7 @@ Importing this module does not import boto3.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
 
 from airflow_rds_export.decisions import (
@@ -348,12 +349,19 @@ class ExportStateWait(_ExportStateArguments, Wait):
         decision = decide_export(
             description,
             resource=self.export_task_identifier,
-            target_statuses=validate_statuses(self.target_statuses, "target_statuses"),
-            error_statuses=validate_error_statuses(self.error_statuses, "error_statuses"),
+            target_statuses=_statuses(tuple(self.target_statuses)),
+            error_statuses=_statuses(tuple(self.error_statuses)),
             on_missing=self.on_missing,
             on_failure=self.on_failure,
         )
         return Check(decision, description)
+
+
+@lru_cache(maxsize=64)
+def _statuses(statuses: tuple[str, ...]) -> frozenset[str]:
+    """Validated statuses, normalised: once per distinct list, not once per check (a
+    triggerer judges thousands of descriptions per cycle)."""
+    return validate_statuses(statuses, "statuses", may_be_empty=True)
 
 
 def validate_error_statuses(value: Any, field: str) -> frozenset[str]:
