@@ -131,6 +131,10 @@ def _failed_snapshot(scene: Scene) -> None:
     scene.control.set_snapshot_status(SNAPSHOT, "failed")
 
 
+def _completed_export(scene: Scene) -> None:
+    scene.export(starting_polls=0, in_progress_polls=0)
+
+
 def _nothing(scene: Scene) -> None:
     return None
 
@@ -162,35 +166,27 @@ CASES: dict[str, Case] = {
         "wait",
         "is IN_PROGRESS; waiting",
     ),
-    "export-complete": Case(
-        "export", lambda s: s.export(starting_polls=0, in_progress_polls=0), "done", "complete"
-    ),
+    "export-complete": Case("export", _completed_export, "done", "complete"),
     "export-failed": Case("export", _failed, "fail", "FAILED (The IAM role cannot write"),
     "export-canceled": Case("export", _canceled, "fail", "status CANCELED"),
     "export-missing": Case("export", _nothing, "wait", "does not exist"),
-    "export-throttled": Case(
-        "export", lambda s: s.export(starting_polls=0, in_progress_polls=0), "wait", BUSY, _throttle
-    ),
+    "export-throttled": Case("export", _completed_export, "wait", BUSY, _throttle),
     "export-http-500": Case(
         "export",
-        lambda s: s.export(starting_polls=0, in_progress_polls=0),
+        _completed_export,
         "wait",
         "InternalFailure",
         _server_error,
     ),
-    "export-reset": Case(
-        "export", lambda s: s.export(starting_polls=0, in_progress_polls=0), "wait", BUSY, _reset
-    ),
+    "export-reset": Case("export", _completed_export, "wait", BUSY, _reset),
     "export-access-denied": Case(
         "export",
-        lambda s: s.export(starting_polls=0, in_progress_polls=0),
+        _completed_export,
         "fail",
         "permission for rds:DescribeExportTasks",
         _denied,
     ),
-    "export-kms": Case(
-        "export", lambda s: s.export(starting_polls=0, in_progress_polls=0), "fail", "KMS", _kms
-    ),
+    "export-kms": Case("export", _completed_export, "fail", "KMS", _kms),
 }
 
 
