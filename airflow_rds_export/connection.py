@@ -7,8 +7,11 @@ module does not import boto3: the hook is imported the first time one is built.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from airflow_rds_export.validation import InvalidParameterError
 
 if TYPE_CHECKING:
     from airflow_rds_export.hooks import RdsExportHook
@@ -17,6 +20,8 @@ __all__ = ["AWS_TEMPLATE_FIELDS", "AwsConnection", "AwsConnectionMixin"]
 
 #: As the Amazon provider's ``aws_template_fields``: the connection can be templated too.
 AWS_TEMPLATE_FIELDS: tuple[str, ...] = ("aws_conn_id", "region_name", "verify")
+#: What ``hook_params`` may hold: the hook's own connection arguments.
+_HOOK_PARAM_KEYS = ("aws_conn_id", "region_name", "verify", "botocore_config", "config")
 
 
 class AwsConnection(NamedTuple):
@@ -58,6 +63,7 @@ class AwsConnectionMixin:
     region_name: str | None
     verify: bool | str | None
     botocore_config: dict[str, Any] | None
+    hook_params: dict[str, Any]
 
     def _set_connection(
         self,
@@ -65,11 +71,35 @@ class AwsConnectionMixin:
         region_name: str | None,
         verify: bool | str | None,
         botocore_config: dict[str, Any] | None,
+        *,
+        region: str | None = None,
+        hook_params: Mapping[str, Any] | None = None,
     ) -> None:
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
+        """Hold the connection. ``region`` and ``hook_params`` are the Amazon provider's
+        spellings: ``hook_params`` may carry the same four keys (``config`` for
+        ``botocore_config``); an argument given explicitly wins."""
+        given = dict(hook_params or {})
+        unknown = sorted(set(given) - set(_HOOK_PARAM_KEYS))
+        if unknown:
+            raise InvalidParameterError(
+                "hook_params",
+                hook_params,
+                f"unknown key(s) {unknown}; this package's hook takes {list(_HOOK_PARAM_KEYS)}",
+            )
+        if "aws_conn_id" in given and aws_conn_id not in ("aws_default", given["aws_conn_id"]):
+            raise InvalidParameterError(
+                "hook_params",
+                hook_params,
+                f"names aws_conn_id {given['aws_conn_id']!r} but aws_conn_id={aws_conn_id!r} "
+                "was given too; give one",
+            )
+        self.hook_params = given
+        self.aws_conn_id = given.get("aws_conn_id", aws_conn_id)
+        self.region_name = region_name or region or given.get("region_name")
+        self.verify = verify if verify is not None else given.get("verify")
+        self.botocore_config = (
+            botocore_config or given.get("botocore_config") or given.get("config")
+        )
 
     @property
     def connection(self) -> AwsConnection:

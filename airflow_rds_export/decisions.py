@@ -24,19 +24,34 @@ policy decided, and what to do about it.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
-from typing import Any, Literal, NamedTuple
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from airflow_rds_export.export_metadata import ExportInfo, ExportTables, WarningReport
 
 __all__ = [
     "DEFAULT_EXPORT_ERROR_STATUSES",
+    "EXPORT_COMPLETE_STATUS",
     "EXPORT_ERROR_STATUSES",
     "EXPORT_IN_PROGRESS_STATUSES",
     "EXPORT_STATUSES",
     "EXPORT_TERMINAL_STATUSES",
+    "EXPORT_WIDE",
+    "MAX_LISTED_TABLES",
     "POLICIES",
+    "S3_ACCESS_DENIED_CODES",
     "SNAPSHOT_BROKEN_STATUSES",
     "SNAPSHOT_PENDING_STATUSES",
+    "SNAPSHOT_READY_STATUS",
+    "SNAPSHOT_STATUSES",
+    "TABLE_COMPLETE_STATUS",
+    "TABLE_FAILURE_POLICIES",
+    "TABLE_SKIPPED_STATUSES",
     "Decision",
+    "TableProblem",
+    "TablesVerdict",
     "cancel_raced",
     "decide_adoption",
     "decide_call_error",
@@ -45,14 +60,18 @@ __all__ = [
     "decide_permanent_error",
     "decide_snapshot",
     "decide_start_error",
+    "decide_tables",
     "decide_transient_error",
     "describe_unknown_refusal",
+    "describe_unreadable_metadata",
+    "is_access_denied",
     "is_not_found",
     "is_transient",
     "normalise_status",
     "other_export_of",
     "progress_of",
     "start_refusal",
+    "table_verdict",
 ]
 
 Policy = Literal["reschedule", "skip", "fail"]
@@ -63,7 +82,8 @@ POLICIES: tuple[str, ...] = ("reschedule", "skip", "fail")
 
 # Export task statuses (ExportTask.Status), normalised to lower case.
 EXPORT_IN_PROGRESS_STATUSES = frozenset({"starting", "in_progress", "canceling"})
-EXPORT_TERMINAL_STATUSES = frozenset({"complete", "canceled", "failed"})
+EXPORT_COMPLETE_STATUS = "complete"
+EXPORT_TERMINAL_STATUSES = frozenset({EXPORT_COMPLETE_STATUS, "canceled", "failed"})
 EXPORT_ERROR_STATUSES = frozenset({"canceled", "failed"})
 #: What an export wait treats as an error unless told otherwise, in a stable order.
 DEFAULT_EXPORT_ERROR_STATUSES: tuple[str, ...] = tuple(sorted(EXPORT_ERROR_STATUSES))
@@ -74,6 +94,10 @@ SNAPSHOT_READY_STATUS = "available"
 SNAPSHOT_PENDING_STATUSES = frozenset({"creating", "copying", "pending"})
 SNAPSHOT_BROKEN_STATUSES = frozenset(
     {"failed", "deleted", "deleting", "incompatible-restore", "incompatible-parameters"}
+)
+#: Every snapshot status a wait may name in ``target_statuses``.
+SNAPSHOT_STATUSES = (
+    SNAPSHOT_PENDING_STATUSES | SNAPSHOT_BROKEN_STATUSES | frozenset({SNAPSHOT_READY_STATUS})
 )
 
 # Error codes, both spellings: AWS sends the short code, plain moto sometimes the class name.
@@ -216,8 +240,13 @@ def decide_snapshot(
     resource: str,
     on_missing: str,
     on_failure: str,
+    target_statuses: Collection[str] = (SNAPSHOT_READY_STATUS,),
 ) -> Decision:
-    """Decide what a snapshot wait does with a snapshot description (None: not found)."""
+    """Decide what a snapshot wait does with a snapshot description (None: not found).
+
+    ``target_statuses`` (normalised) end the wait; only ``available`` can be exported, the
+    others exist for the Amazon provider's ``RdsSnapshotExistenceSensor`` semantics.
+    """
     if snapshot is None:
         return Decision(
             _policy_action(on_missing),
@@ -225,8 +254,8 @@ def decide_snapshot(
             + _missing_advice(on_missing, "create the snapshot or fix the identifier"),
         )
     status = normalise_status(snapshot.get("Status"))
-    if status == SNAPSHOT_READY_STATUS:
-        return Decision("done", f"Snapshot {resource} is available")
+    if status in target_statuses:
+        return Decision("done", f"Snapshot {resource} is {status}")
     if status in SNAPSHOT_BROKEN_STATUSES:
         return Decision(
             "skip" if on_failure == "skip" else "fail",
@@ -550,3 +579,381 @@ def _missing_advice(policy: str, todo: str) -> str:
     if policy == "reschedule":
         return "decided to keep waiting"
     return f"decided to {policy}. To do: {todo}"
+
+
+# --- Table verdicts ------------------------------------------------------------------
+#
+# AWS reports an export COMPLETE even when tables were skipped or failed. After COMPLETE an
+# export is verified from what it reports about its tables, read (tolerantly) by
+# export_metadata: the task's WarningMessage and its export_tables_info files. Only those
+# can fail a task; metadata that cannot be read adds notes, never a failure.
+
+TABLE_FAILURE_POLICIES: tuple[str, ...] = ("fail", "warn", "skip")
+# perTableStatus statuses, normalised. UNCONFIRMED: AWS documents none; COMPLETE is the one
+# seen in real files. A status that is neither COMPLETE nor SKIPPED counts as failed.
+TABLE_COMPLETE_STATUS = "complete"
+TABLE_SKIPPED_STATUSES = frozenset({"skipped"})
+#: How many tables a decision's message names; the rest are counted.
+MAX_LISTED_TABLES = 20
+#: The name a problem of the export as a whole is listed under.
+EXPORT_WIDE = "(export)"
+_MAX_REASON_CHARS = 200
+# S3's answers to "you may not": ListObjectsV2 and GetObject say AccessDenied (also when
+# kms:Decrypt on an SSE-KMS object is what is missing), HeadObject a bare 403.
+S3_ACCESS_DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "Forbidden", "403"}
+)
+_S3_READ_ACTIONS = {"list": "s3:ListBucket", "get": "s3:GetObject"}
+_TABLE_OUTCOME_RANK = {"complete": 0, "skipped": 1, "failed": 2}
+
+
+class TableProblem(NamedTuple):
+    """A table (or :data:`EXPORT_WIDE`) not exported, and why, as AWS reported it."""
+
+    table: str
+    reason: str
+
+
+class TablesVerdict(NamedTuple):
+    """What an export's own reports say about its tables (see :func:`table_verdict`).
+
+    ``tables_info_read``: whether any ``export_tables_info`` file could be read (False:
+    only the WarningMessage was judged). ``total_gb``: the export's total size, None when
+    unknown. ``notes``: problems tolerated on the way (unreadable files, odd entries).
+    """
+
+    complete: int
+    failed: tuple[TableProblem, ...]
+    skipped: tuple[TableProblem, ...]
+    missing: tuple[str, ...]
+    total_gb: float | None
+    tables_info_read: bool
+    notes: tuple[str, ...]
+
+    @property
+    def clean(self) -> bool:
+        """No table failed, was skipped or is missing."""
+        return not (self.failed or self.skipped or self.missing)
+
+    def to_jsonable(self) -> dict[str, Any]:
+        """The XCom form (the operators push it as ``Tables``)."""
+        return {
+            "Clean": self.clean,
+            "Complete": self.complete,
+            "Failed": [{"Table": p.table, "Reason": p.reason} for p in self.failed],
+            "Skipped": [{"Table": p.table, "Reason": p.reason} for p in self.skipped],
+            "Missing": list(self.missing),
+            "TotalGB": self.total_gb,
+            "TablesInfoRead": self.tables_info_read,
+            "Notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_jsonable(cls, data: Mapping[str, Any]) -> TablesVerdict:
+        """Read back :meth:`to_jsonable`'s form (e.g. from a trigger event)."""
+
+        def problems(key: str) -> tuple[TableProblem, ...]:
+            return tuple(TableProblem(str(p["Table"]), str(p["Reason"])) for p in data[key])
+
+        total = data.get("TotalGB")
+        return cls(
+            complete=int(data["Complete"]),
+            failed=problems("Failed"),
+            skipped=problems("Skipped"),
+            missing=tuple(str(name) for name in data["Missing"]),
+            total_gb=None if total is None else float(total),
+            tables_info_read=bool(data["TablesInfoRead"]),
+            notes=tuple(str(note) for note in data.get("Notes", ())),
+        )
+
+
+class _Judged(NamedTuple):
+    name: str
+    outcome: str
+    reason: str
+    size_gb: float | None
+
+
+def table_verdict(
+    warning: WarningReport,
+    tables: ExportTables | None,
+    expected_tables: Sequence[str] = (),
+    *,
+    export_info: ExportInfo | None = None,
+) -> TablesVerdict:
+    """Judge a COMPLETE export's tables from its WarningMessage and its metadata files.
+
+    * a ``perTableStatus`` entry COMPLETE is complete, SKIPPED skipped, any other status
+      (FAILED or unknown) failed, its reason ``status 'RAW': warningMessage``; an entry
+      without a status is not judged (a note);
+    * a ``skippedTables`` or ``skippedObjectives`` entry of the WarningMessage is skipped;
+      a ``general`` reason, any other field and free text are failures, listed under the
+      database they name or :data:`EXPORT_WIDE`;
+    * a table reported more than once counts once, as its worst outcome (failed, then
+      skipped, then complete), with every reason given for that outcome;
+    * each ``expected_tables`` name or fnmatch pattern (case-insensitive) must match a
+      COMPLETE table, or it is missing (unless a failed or skipped table it matches is
+      listed already). ``db.table`` also matches ``db.db.table``, the MySQL form
+      (UNCONFIRMED). Without readable tables files nothing is missing: a note says
+      expected_tables could not be checked.
+
+    ``tables`` None (or no file read) leaves the WarningMessage alone to judge. The size is
+    ``export_info``'s ``totalExportedDataInGB``, else the sum of the tables' ``sizeGB``.
+    """
+    judged: dict[str, _Judged] = {}
+    notes = [*(export_info.notes if export_info else ()), *(tables.notes if tables else ())]
+    read = tables is not None and tables.files_read > 0
+    unjudged: list[str] = []
+    warned: list[str] = []
+    for table in tables.tables if tables else ():
+        status = normalise_status(table.status)
+        if status is None:
+            unjudged.append(table.target + (f" ({table.reason})" if table.reason else ""))
+            continue
+        if status == TABLE_COMPLETE_STATUS:
+            outcome = "complete"
+            if table.reason:
+                warned.append(f"{table.target} ({table.reason})")
+        else:
+            outcome = "skipped" if status in TABLE_SKIPPED_STATUSES else "failed"
+        reason = f"status {table.status!r}" + (f": {table.reason}" if table.reason else "")
+        _judge(judged, table.target, outcome, reason, table.size_gb)
+    for entry in warning.skipped_tables:
+        _judge(
+            judged,
+            entry.target or "(table not named)",
+            "skipped",
+            f"WarningMessage skippedTables: {entry.reason or 'no reason given'}",
+        )
+    for entry in warning.skipped_objectives:
+        _judge(
+            judged,
+            entry.target or EXPORT_WIDE,
+            "skipped",
+            f"WarningMessage skippedObjectives: {entry.reason or 'no reason given'}",
+        )
+    for entry in warning.general:
+        reason = entry.reason or "an entry without a reason"
+        _judge(judged, entry.target or EXPORT_WIDE, "failed", f"WarningMessage: {reason}")
+    if warning.text:
+        _judge(judged, EXPORT_WIDE, "failed", f"WarningMessage: {warning.text}")
+    if unjudged:
+        notes.append(
+            f"{len(unjudged)} perTableStatus entr{'y' if len(unjudged) == 1 else 'ies'} "
+            f"without a status, not judged: {_first_few(unjudged)}"
+        )
+    if warned:
+        notes.append(f"{len(warned)} COMPLETE table(s) carry a warning: {_first_few(warned)}")
+    missing = _missing(judged.values(), expected_tables) if read else ()
+    if expected_tables and not read:
+        notes.append(
+            "expected_tables not checked: no export_tables_info file could be read, so "
+            "which tables were exported is unknown"
+        )
+    if export_info is not None and export_info.total_gb is not None:
+        total_gb: float | None = export_info.total_gb
+    elif read:
+        total_gb = sum(j.size_gb or 0.0 for j in judged.values())
+    else:
+        total_gb = None
+
+    def problems(outcome: str) -> tuple[TableProblem, ...]:
+        found = [TableProblem(j.name, j.reason) for j in judged.values() if j.outcome == outcome]
+        return tuple(sorted(found, key=lambda problem: problem.table != EXPORT_WIDE))
+
+    return TablesVerdict(
+        complete=sum(j.outcome == "complete" for j in judged.values()),
+        failed=problems("failed"),
+        skipped=problems("skipped"),
+        missing=missing,
+        total_gb=total_gb,
+        tables_info_read=read,
+        notes=tuple(notes),
+    )
+
+
+def decide_tables(
+    verdict: TablesVerdict, *, resource: str, on_table_failure: str = "fail"
+) -> Decision:
+    """Decide what a COMPLETE export whose tables were judged into ``verdict`` does.
+
+    Clean: ``done``. Otherwise ``on_table_failure`` decides: ``"fail"`` (the default)
+    fails, ``"warn"`` is ``done`` (the driver logs the reason as a warning), ``"skip"``
+    skips. The reason names up to :data:`MAX_LISTED_TABLES` tables with their reasons.
+    """
+    label = f"Export task {resource}"
+    if verdict.clean:
+        if not verdict.tables_info_read:
+            return Decision(
+                "done",
+                f"{label} is complete: its WarningMessage reports no failed or skipped table, "
+                f"{_size(verdict.total_gb)}; its export_tables_info files could not be read "
+                f"({_count(len(verdict.notes), 'note')}), so no table was verified one by one",
+            )
+        return Decision(
+            "done",
+            f"{label} is complete: {_count(verdict.complete, 'table')}, "
+            f"{_size(verdict.total_gb)} verified",
+        )
+    problems = [
+        *(f"{p.table} failed ({_shorten(p.reason)})" for p in verdict.failed),
+        *(f"{p.table} skipped ({_shorten(p.reason)})" for p in verdict.skipped),
+        *(
+            f"{name} missing (in expected_tables; no COMPLETE table matches)"
+            for name in verdict.missing
+        ),
+    ]
+    listed = "; ".join(problems[:MAX_LISTED_TABLES])
+    if len(problems) > MAX_LISTED_TABLES:
+        listed += f"; and {len(problems) - MAX_LISTED_TABLES} more"
+    counts = ", ".join(
+        f"{len(found)} {outcome}"
+        for outcome, found in (
+            ("failed", verdict.failed),
+            ("skipped", verdict.skipped),
+            ("missing", verdict.missing),
+        )
+        if found
+    )
+    fix = (
+        "fix what the reasons say (the RDS user guide's export limitations and "
+        "'Troubleshooting PostgreSQL permissions errors' name the usual causes) and export "
+        "again under a new export_task_identifier"
+    )
+    todo = {
+        "warn": f"the export's output lacks these tables: {fix}, or leave them out with "
+        "export_only so this warning stops",
+        "skip": f"{fix}; or use on_table_failure='warn' to succeed with a warning, or "
+        "export_only to leave these tables out",
+    }.get(
+        on_table_failure,
+        f"{fix}; or accept these tables: on_table_failure='warn' succeeds with a warning, "
+        "on_table_failure='skip' skips, export_only leaves them out of the export",
+    )
+    if verdict.missing:
+        todo += (
+            "; for a missing table, check expected_tables (each name or pattern must match "
+            "a table the export reports COMPLETE) and export_only"
+        )
+    action: Action = "fail"
+    verb = "fail"
+    if on_table_failure == "warn":
+        action, verb = "done", "succeed and log this as a warning"
+    elif on_table_failure == "skip":
+        action, verb = "skip", "skip"
+    if verdict.tables_info_read:
+        counts += f", {verdict.complete} complete"
+    else:
+        counts += "; its export_tables_info files could not be read"
+    return Decision(
+        action,
+        f"{label}: AWS reports it COMPLETE, but not every table was exported ({counts}): "
+        f"{listed}. on_table_failure={on_table_failure!r} decided to {verb}. To do: {todo}",
+    )
+
+
+def is_access_denied(error_code: str | None, http_status: int | None = None) -> bool:
+    """An S3 read refused for want of permission (AccessDenied, a bare 403)."""
+    return error_code in S3_ACCESS_DENIED_CODES or http_status == 403
+
+
+def describe_unreadable_metadata(
+    action: str,
+    bucket: str,
+    key_or_prefix: str,
+    error_code: str | None,
+    http_status: int | None = None,
+) -> str:
+    """The one warning a driver logs when it cannot list (``action="list"``, the export's
+    folder) or read (``"get"``, one metadata file) an export's metadata; it then carries
+    on with the WarningMessage alone: unreadable metadata never fails a task.
+
+    For a permission error it names the permission to grant.
+    """
+    if action not in _S3_READ_ACTIONS:
+        raise ValueError(f"action must be one of {sorted(_S3_READ_ACTIONS)}, not {action!r}")
+    iam_action = _S3_READ_ACTIONS[action]
+    where = f"s3://{bucket}/{key_or_prefix.lstrip('/')}"
+    seen = error_code or (f"HTTP {http_status}" if http_status else "no error code")
+    head = (
+        f"Export metadata {where}: {iam_action} failed ({seen}); the export's tables are "
+        "judged from its WarningMessage alone"
+    )
+    if not is_access_denied(error_code, http_status):
+        return f"{head}. To do: if this persists, check that the bucket and the object exist"
+    if action == "list":
+        grant = f"s3:ListBucket on arn:aws:s3:::{bucket} (for the prefix {key_or_prefix!r})"
+    else:
+        folder = key_or_prefix.strip("/").rpartition("/")[0]
+        grant = (
+            f"s3:GetObject on arn:aws:s3:::{bucket}/{folder + '/' if folder else ''}* and "
+            "kms:Decrypt on the export's KMS key (kms_key_id), which encrypts what the "
+            "export writes"
+        )
+    return (
+        f"{head}. To do: to verify the export table by table, grant the Airflow "
+        f"connection's identity {grant}"
+    )
+
+
+def _judge(
+    judged: dict[str, _Judged],
+    name: str,
+    outcome: str,
+    reason: str,
+    size_gb: float | None = None,
+) -> None:
+    """Record one report on a table: the worst outcome wins; reasons for it accumulate."""
+    key = name.lower()
+    seen = judged.get(key)
+    if seen is None:
+        judged[key] = _Judged(name, outcome, reason, size_gb)
+        return
+    if _TABLE_OUTCOME_RANK[outcome] > _TABLE_OUTCOME_RANK[seen.outcome]:
+        seen = seen._replace(outcome=outcome, reason=reason)
+    elif outcome == seen.outcome and reason not in seen.reason:
+        seen = seen._replace(reason=f"{seen.reason}; {reason}")
+    if seen.size_gb is None:
+        seen = seen._replace(size_gb=size_gb)
+    judged[key] = seen
+
+
+def _missing(judged: Iterable[_Judged], expected_tables: Sequence[str]) -> tuple[str, ...]:
+    """The expected names and patterns that match no table reported at all (one that
+    matches a failed or skipped table is listed with it already)."""
+    names = [table.name for table in judged]
+    return tuple(
+        pattern
+        for pattern in expected_tables
+        if not any(_names_table(pattern, name) for name in names)
+    )
+
+
+def _names_table(pattern: str, target: str) -> bool:
+    """Whether an expected_tables entry (a name or fnmatch pattern) names ``target``."""
+    pattern, target = pattern.lower(), target.lower()
+    database, dot, table = pattern.partition(".")
+    # A MySQL database has no schemas: db.table is written db.db.table (UNCONFIRMED).
+    mysql_form = f"{database}.{database}.{table}" if dot and "." not in table else None
+    return fnmatchcase(target, pattern) or (
+        mysql_form is not None and fnmatchcase(target, mysql_form)
+    )
+
+
+def _first_few(items: Sequence[str], shown: int = 5) -> str:
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def _shorten(reason: str) -> str:
+    if len(reason) <= _MAX_REASON_CHARS:
+        return reason
+    return reason[: _MAX_REASON_CHARS - 3].rstrip() + "..."
+
+
+def _size(total_gb: float | None) -> str:
+    return "size unknown" if total_gb is None else f"{total_gb:g} GB"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

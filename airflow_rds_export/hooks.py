@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+from asgiref.sync import sync_to_async
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -303,6 +304,59 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
         async for page in client.get_paginator(request.method).paginate(**params):
             snapshots.extend(page.get(request.result_key, []))
         return pick_snapshot(snapshots, created_after, created_before)
+
+    # Export output in S3 (table verification) -----------------------------------------
+    #
+    # The export writes its metadata files at the top of its folder, its data one level
+    # deeper ({db}/...): a listing of ``{folder}export_`` with the ``/`` delimiter returns
+    # the metadata files alone, in one page even for very large exports.
+
+    def s3_client(self) -> Any:
+        """A boto3 S3 client from this hook's session, endpoint and configuration."""
+        return self.get_session(region_name=self.region_name).client(
+            "s3",
+            endpoint_url=self.conn_config.get_service_endpoint_url(service_name="s3"),
+            config=self.config,
+            verify=self.verify,
+        )
+
+    async def s3_client_async(self) -> Any:
+        """An aiobotocore S3 client (an async context manager), as :meth:`s3_client`."""
+
+        def create() -> Any:
+            session: Any = self.get_session(region_name=self.region_name, deferrable=True)
+            return session.create_client(
+                "s3",
+                endpoint_url=self.conn_config.get_service_endpoint_url(service_name="s3"),
+                config=self.config,
+                verify=self.verify,
+            )
+
+        return await sync_to_async(create)()
+
+    def list_export_metadata(self, client: Any, bucket: str, folder: str) -> list[str]:
+        """The keys of the metadata files directly in an export's ``folder`` (one page)."""
+        response = client.list_objects_v2(**_metadata_listing(bucket, folder))
+        return [item["Key"] for item in response.get("Contents") or []]
+
+    async def list_export_metadata_async(self, client: Any, bucket: str, folder: str) -> list[str]:
+        """As :meth:`list_export_metadata`, on an aiobotocore S3 client."""
+        response = await client.list_objects_v2(**_metadata_listing(bucket, folder))
+        return [item["Key"] for item in response.get("Contents") or []]
+
+    def read_object(self, client: Any, bucket: str, key: str) -> bytes:
+        """An object's body (metadata files are small: kilobytes to a few MB)."""
+        return cast(bytes, client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    async def read_object_async(self, client: Any, bucket: str, key: str) -> bytes:
+        """As :meth:`read_object`, on an aiobotocore S3 client."""
+        response = await client.get_object(Bucket=bucket, Key=key)
+        async with response["Body"] as body:
+            return cast(bytes, await body.read())
+
+
+def _metadata_listing(bucket: str, folder: str) -> dict[str, Any]:
+    return {"Bucket": bucket, "Prefix": f"{folder}export_", "Delimiter": "/", "MaxKeys": 1000}
 
 
 async def _all_pages(method: Any, params: dict[str, Any], result_key: str) -> list[Any]:

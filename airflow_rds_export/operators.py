@@ -27,6 +27,7 @@ from airflow_rds_export.connection import AWS_TEMPLATE_FIELDS, AwsConnectionMixi
 from airflow_rds_export.decisions import (
     EXPORT_ERROR_STATUSES,
     EXPORT_TERMINAL_STATUSES,
+    TABLE_FAILURE_POLICIES,
     Decision,
     cancel_raced,
     decide_adoption,
@@ -52,10 +53,12 @@ from airflow_rds_export.validation import (
     InvalidParameterError,
     check_literal,
     is_unrendered,
+    optional,
     region_of_arn,
     validate_bucket_name,
     validate_export_only,
     validate_export_task_identifier,
+    validate_flag,
     validate_iam_role_arn,
     validate_kms_key_id,
     validate_policy,
@@ -64,6 +67,7 @@ from airflow_rds_export.validation import (
     validate_region_agrees,
     validate_s3_prefix,
     validate_source_arn,
+    validate_table_names,
 )
 from airflow_rds_export.waits import Check, ExportStateWait
 
@@ -80,6 +84,10 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
     deferrable: bool
     end_from_trigger: bool
     wait_target_statuses: frozenset[str]
+    # Table verification once COMPLETE (the start operator's parameters; off otherwise).
+    verify_tables: bool = False
+    expected_tables: Sequence[str] | None = None
+    on_table_failure: str = "fail"
 
     def __init__(self, **kwargs: Any) -> None:
         # Without an __init__ of its own, Airflow's operator metaclass reads this class's
@@ -102,10 +110,16 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
             error_statuses=tuple(sorted(EXPORT_ERROR_STATUSES - self.wait_target_statuses)),
             on_missing="reschedule",
             on_failure="fail",
+            verify_tables=self.verify_tables,
+            expected_tables=tuple(self.expected_tables or ()),
+            on_table_failure=self.on_table_failure,
         )
 
     def _check_export(self) -> Check:
-        return self._export_wait().check(self.hook)
+        check = self._export_wait().check(self.hook)
+        for warning in check.warnings:
+            self.log.warning("%s", warning)
+        return check
 
     def _wait_for_export(self, *, interval: float, max_attempts: int) -> dict[str, Any]:
         """Check until a target status: on this worker, or deferred once the first check
@@ -199,6 +213,15 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
     :param if_exists: When the identifier is taken: ``"adopt"`` (default: if the existing
         export has the same source, bucket and prefix, it is this run's export: carry on
         with it; otherwise fail naming both) or ``"fail"``.
+    :param verify_tables: Once the export is COMPLETE (``wait_for_completion``), verify
+        it table by table from its ``WarningMessage`` and the metadata files it wrote to
+        S3 (default True; needs ``s3:ListBucket`` and ``s3:GetObject`` on the export's
+        folder, else only the WarningMessage is judged, with a warning).
+    :param expected_tables: Tables (``db.schema.table`` / ``db.table``, or patterns such
+        as ``db.public.*``) that must be exported COMPLETE. (templated)
+    :param on_table_failure: A failed, skipped or missing table: ``"fail"`` (default,
+        naming up to 20 tables with the reasons), ``"warn"`` (log them, succeed) or
+        ``"skip"``.
     :param source_wait_interval: Time between tries while the source is not ready
         (seconds or timedelta; default 5 minutes).
     :param source_wait_timeout: How long after the first try to keep waiting for the
@@ -225,6 +248,7 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         "kms_key_id",
         "s3_prefix",
         "export_only",
+        "expected_tables",
     )
     ui_color = "#eeaa88"
     ui_fgcolor = "#ffffff"
@@ -244,6 +268,9 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         waiter_max_attempts: int = 40,
         on_invalid_state: str = "reschedule",
         if_exists: str = "adopt",
+        verify_tables: bool = True,
+        expected_tables: Sequence[str] | None = None,
+        on_table_failure: str = "fail",
         source_wait_interval: timedelta | float = timedelta(minutes=5),
         source_wait_timeout: timedelta | float = timedelta(hours=6),
         deferrable: bool | None = None,
@@ -256,7 +283,7 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._set_connection(aws_conn_id, region_name or region, verify, botocore_config)
+        self._set_connection(aws_conn_id, region_name, verify, botocore_config, region=region)
         self.export_task_identifier = export_task_identifier
         self.source_arn = source_arn
         self.s3_bucket_name = s3_bucket_name
@@ -279,6 +306,11 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         )
         validate_positive_interval(waiter_interval, "waiter_interval")
         validate_positive_int(waiter_max_attempts, "waiter_max_attempts")
+        self.verify_tables = validate_flag(verify_tables, "verify_tables")
+        self.expected_tables = expected_tables
+        self.on_table_failure = validate_policy(
+            on_table_failure, "on_table_failure", TABLE_FAILURE_POLICIES
+        )
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.end_from_trigger = end_from_trigger
         self._started_or_adopted: str | None = None
@@ -292,6 +324,7 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         check(self.kms_key_id, validate_kms_key_id)
         check(self.s3_prefix, validate_s3_prefix)
         check(self.export_only, validate_export_only)
+        check(self.expected_tables, optional(validate_table_names), "expected_tables")
         if not is_unrendered(self.source_arn):
             check(self.region_name, partial(validate_region_agrees, self.source_arn))
 
@@ -561,7 +594,7 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._set_connection(aws_conn_id, region_name or region, verify, botocore_config)
+        self._set_connection(aws_conn_id, region_name, verify, botocore_config, region=region)
         self.export_task_identifier = export_task_identifier
         self.wait_for_completion = wait_for_completion
         self.check_interval = check_interval

@@ -18,9 +18,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_rds_export.connection import AWS_TEMPLATE_FIELDS, AwsConnectionMixin
-from airflow_rds_export.decisions import DEFAULT_EXPORT_ERROR_STATUSES
+from airflow_rds_export.decisions import (
+    DEFAULT_EXPORT_ERROR_STATUSES,
+    SNAPSHOT_READY_STATUS,
+    Decision,
+)
 from airflow_rds_export.outcomes import carry_out, default_deferrable, rendered, resume_from_event
 from airflow_rds_export.progress import ProgressLogger
 from airflow_rds_export.validation import check_literal, is_unrendered
@@ -29,7 +34,12 @@ from airflow_rds_export.waits import Check, ExportStateWait, SnapshotReadyWait, 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["RdsExportTaskStateSensor", "RdsSnapshotReadySensor"]
+__all__ = [
+    "RdsExportTaskExistenceSensor",
+    "RdsExportTaskStateSensor",
+    "RdsSnapshotExistenceSensor",
+    "RdsSnapshotReadySensor",
+]
 
 
 class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
@@ -68,6 +78,7 @@ class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
             **self.wait_arguments(),
             "poll_interval": float(self.poke_interval),
             "end_from_trigger": self.end_from_trigger,
+            "soft_fail": self.soft_fail,
             **self.connection_kwargs,
         }
 
@@ -83,6 +94,8 @@ class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
         """One check of the rendered wait (a broken rule fails the task first)."""
         check = rendered(self.wait_cls, self.wait_arguments()).check(self.hook)
         self._progress(check.description)
+        for warning in check.warnings:
+            self.log.warning("%s", warning)
         return check
 
     def execute(self, context: Context) -> Any:
@@ -90,7 +103,7 @@ class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
             return super().execute(context)
         # Decide once on the worker: if the answer is already known, no trigger is needed.
         check = self._check()
-        carry_out(check.decision)
+        self._carry_out(check.decision)
         if check.decision.action == "done":
             self.log.info("%s", check.decision.reason)
             return check.description
@@ -106,11 +119,23 @@ class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger fired: apply its decision as a poke would."""
-        return resume_from_event(event, log=self.log, check_again=self._check)
+        try:
+            return resume_from_event(event, log=self.log, check_again=self._check)
+        except AirflowFailException as exc:
+            if self.soft_fail:
+                raise AirflowSkipException(f"soft_fail=True: {exc}") from exc
+            raise
+
+    def _carry_out(self, decision: Decision) -> None:
+        """Raise what a skip or fail decision means; ``soft_fail`` turns a failure into a
+        skip, as ``BaseSensorOperator`` does, but keeping the reason in the log."""
+        if decision.action == "fail" and self.soft_fail:
+            raise AirflowSkipException(f"soft_fail=True: {decision.reason}")
+        carry_out(decision)
 
     def poke(self, context: Context) -> PokeReturnValue:
         check = self._check()
-        carry_out(check.decision)
+        self._carry_out(check.decision)
         self.log.info("%s", check.decision.reason)
         return PokeReturnValue(
             is_done=check.decision.action == "done", xcom_value=check.description
@@ -144,12 +169,16 @@ class RdsSnapshotReadySensor(_WaitSensor):
         the logical date), so give the night's window explicitly. (templated)
     :param db_type: ``"instance"`` or ``"cluster"`` to look a snapshot name up in one
         kind only; by default DB snapshots are looked up first, then cluster snapshots.
+    :param target_statuses: Statuses that end the wait (default ``["available"]``, the
+        only one an export can start from). (templated)
     :param on_missing: ``"reschedule"`` (default), ``"skip"`` or ``"fail"``.
     :param on_failure: ``"fail"`` (default) or ``"skip"``.
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param start_from_trigger: Start in the triggerer, never on a worker (Airflow 3.3+).
     :param end_from_trigger: Let the trigger end the task, pushing the same XCom.
-    :param aws_conn_id: Airflow connection for AWS (default ``aws_default``).
+    :param aws_conn_id: Airflow connection for AWS (default ``aws_default``);
+        ``region_name`` (or ``region``), ``verify``, ``botocore_config`` and ``hook_params``
+        as the Amazon provider takes them.
 
     Returns (XCom) the snapshot's description as a JSON-friendly dict, with ``SourceArn``
     (the snapshot's ARN) ready to hand to ``RdsStartExportTaskOperator``.
@@ -163,6 +192,7 @@ class RdsSnapshotReadySensor(_WaitSensor):
         "snapshot_type",
         "created_after",
         "created_before",
+        "target_statuses",
     )
     wait_cls = SnapshotReadyWait
     trigger_path = "airflow_rds_export.triggers.RdsSnapshotReadyTrigger"
@@ -178,6 +208,7 @@ class RdsSnapshotReadySensor(_WaitSensor):
         created_after: Any = None,
         created_before: Any = None,
         db_type: str | None = None,
+        target_statuses: Sequence[str] = (SNAPSHOT_READY_STATUS,),
         on_missing: str = "reschedule",
         on_failure: str = "fail",
         deferrable: bool | None = None,
@@ -187,11 +218,21 @@ class RdsSnapshotReadySensor(_WaitSensor):
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
+        region: str | None = None,
+        hook_params: dict[str, Any] | None = None,
         mode: str = "reschedule",
         **kwargs: Any,
     ) -> None:
         super().__init__(mode=mode, **kwargs)
-        self._set_connection(aws_conn_id, region_name, verify, botocore_config)
+        self._set_connection(
+            aws_conn_id,
+            region_name,
+            verify,
+            botocore_config,
+            region=region,
+            hook_params=hook_params,
+        )
+        self.target_statuses = _as_list(target_statuses)
         self.db_snapshot_identifier = db_snapshot_identifier
         self.db_instance_identifier = db_instance_identifier
         self.db_cluster_identifier = db_cluster_identifier
@@ -229,13 +270,22 @@ class RdsExportTaskStateSensor(_WaitSensor):
         ``("failed", "canceled")``). (templated)
     :param on_failure: ``"fail"`` (default) or ``"skip"``.
     :param on_missing: ``"reschedule"`` (default), ``"skip"`` or ``"fail"``.
+    :param verify_tables: Once COMPLETE, verify the export table by table from its
+        ``WarningMessage`` and the metadata files it wrote to S3 (default True).
+    :param expected_tables: Tables or patterns (``db.schema.table``, ``db.public.*``)
+        that must be exported COMPLETE. (templated)
+    :param on_table_failure: A failed, skipped or missing table: ``"fail"`` (default),
+        ``"warn"`` or ``"skip"``.
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param start_from_trigger: Start in the triggerer, never on a worker (Airflow 3.3+).
     :param end_from_trigger: Let the trigger end the task, pushing the same XCom.
-    :param aws_conn_id: Airflow connection for AWS (default ``aws_default``).
+    :param aws_conn_id: Airflow connection for AWS (default ``aws_default``);
+        ``region_name`` (or ``region``), ``verify``, ``botocore_config`` and ``hook_params``
+        as the Amazon provider takes them.
 
     Returns (XCom) the export task's description, with ``S3Uri``
-    (``s3://bucket/prefix/identifier/``).
+    (``s3://bucket/prefix/identifier/``) and, once verified, ``Tables`` (counts, failed /
+    skipped tables with reasons, missing ones, total GB).
     """
 
     template_fields: Sequence[str] = (
@@ -243,6 +293,7 @@ class RdsExportTaskStateSensor(_WaitSensor):
         "export_task_identifier",
         "target_statuses",
         "error_statuses",
+        "expected_tables",
     )
     wait_cls = ExportStateWait
     trigger_path = "airflow_rds_export.triggers.RdsExportTaskStateTrigger"
@@ -256,6 +307,9 @@ class RdsExportTaskStateSensor(_WaitSensor):
         error_statuses: Sequence[str] = DEFAULT_EXPORT_ERROR_STATUSES,
         on_failure: str = "fail",
         on_missing: str = "reschedule",
+        verify_tables: bool = True,
+        expected_tables: Sequence[str] = (),
+        on_table_failure: str = "fail",
         deferrable: bool | None = None,
         start_from_trigger: bool = False,
         end_from_trigger: bool = False,
@@ -263,17 +317,119 @@ class RdsExportTaskStateSensor(_WaitSensor):
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
+        region: str | None = None,
+        hook_params: dict[str, Any] | None = None,
         mode: str = "reschedule",
         **kwargs: Any,
     ) -> None:
         super().__init__(mode=mode, **kwargs)
-        self._set_connection(aws_conn_id, region_name, verify, botocore_config)
+        self._set_connection(
+            aws_conn_id,
+            region_name,
+            verify,
+            botocore_config,
+            region=region,
+            hook_params=hook_params,
+        )
         self.export_task_identifier = export_task_identifier
         self.target_statuses = _as_list(target_statuses)
         self.error_statuses = _as_list(error_statuses)
         self.on_failure = on_failure
         self.on_missing = on_missing
+        self.verify_tables = verify_tables
+        self.expected_tables = _as_list(expected_tables)
+        self.on_table_failure = on_table_failure
         self._init_wait(deferrable, start_from_trigger, end_from_trigger)
+
+
+class RdsSnapshotExistenceSensor(RdsSnapshotReadySensor):
+    """The Amazon provider's ``RdsSnapshotExistenceSensor``, deciding as this package does.
+
+    Same name, parameters, defaults and template fields as
+    ``airflow.providers.amazon.aws.sensors.rds.RdsSnapshotExistenceSensor`` (9.39.0):
+    wait until the snapshot ``db_snapshot_identifier`` of ``db_type`` (``"instance"`` or
+    ``"cluster"``) has a status in ``target_statuses`` (default ``["available"]``); a
+    snapshot that does not exist yet keeps the wait going; ``mode`` defaults to
+    ``"poke"`` as there. Underneath: a ``failed`` / ``deleted`` / ``incompatible-*``
+    snapshot not in ``target_statuses`` fails at once instead of waiting for the
+    timeout, transient AWS errors are waited out, permission errors fail with the
+    remedy, and ``deferrable=True`` waits in the triggerer. Every parameter of
+    :class:`RdsSnapshotReadySensor` is accepted too.
+
+    :param db_type: ``"instance"`` or ``"cluster"``.
+    :param db_snapshot_identifier: The snapshot's name or ARN. (templated)
+    :param target_statuses: Statuses that end the wait (default ``["available"]``).
+        (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        *AWS_TEMPLATE_FIELDS,
+        "db_snapshot_identifier",
+        "target_statuses",
+    )
+
+    def __init__(
+        self,
+        *,
+        db_type: str,
+        db_snapshot_identifier: str,
+        target_statuses: list[str] | None = None,
+        mode: str = "poke",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            db_type=db_type,
+            db_snapshot_identifier=db_snapshot_identifier,
+            target_statuses=target_statuses or [SNAPSHOT_READY_STATUS],
+            mode=mode,
+            **kwargs,
+        )
+
+
+class RdsExportTaskExistenceSensor(RdsExportTaskStateSensor):
+    """The Amazon provider's ``RdsExportTaskExistenceSensor``, deciding as this package does.
+
+    Same name, parameters, defaults and template fields as
+    ``airflow.providers.amazon.aws.sensors.rds.RdsExportTaskExistenceSensor`` (9.39.0):
+    wait until the export exists with a status in ``target_statuses`` (default: any but
+    ``failed``: starting, in_progress, complete, canceling, canceled); a status in
+    ``error_statuses`` (default ``["failed"]``) fails the task, here with AWS's
+    ``FailureCause``; an export not found yet keeps the wait going; ``mode`` defaults
+    to ``"poke"`` as there. Every parameter of :class:`RdsExportTaskStateSensor` is
+    accepted too (``deferrable``, ``on_failure``, ...).
+
+    :param export_task_identifier: The export to watch. (templated)
+    :param target_statuses: Statuses that end the wait successfully. (templated)
+    :param error_statuses: Statuses that fail the task. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        *AWS_TEMPLATE_FIELDS,
+        "export_task_identifier",
+        "target_statuses",
+        "error_statuses",
+    )
+
+    def __init__(
+        self,
+        *,
+        export_task_identifier: str,
+        target_statuses: list[str] | None = None,
+        error_statuses: list[str] | None = None,
+        mode: str = "poke",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            export_task_identifier=export_task_identifier,
+            target_statuses=target_statuses or list(EXPORT_EXISTS_STATUSES),
+            error_statuses=error_statuses or ["failed"],
+            mode=mode,
+            **kwargs,
+        )
+
+
+#: The Amazon provider's ``RdsExportTaskExistenceSensor`` default ``target_statuses``.
+EXPORT_EXISTS_STATUSES = ("starting", "in_progress", "complete", "canceling", "canceled")
 
 
 def _as_list(statuses: Any) -> Any:

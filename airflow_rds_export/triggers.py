@@ -74,6 +74,8 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
     :param poll_interval: Seconds between checks.
     :param max_attempts: Checks before giving up (failing); None: until the task's timeout.
     :param end_from_trigger: End the task from the triggerer instead of resuming it.
+    :param soft_fail: With ``end_from_trigger``: a failing decision skips the task, as a
+        sensor's ``soft_fail`` does on a worker.
     :param aws_conn_id: Airflow connection for AWS; ``region_name``, ``verify`` and
         ``botocore_config`` as :class:`~airflow_rds_export.connection.AwsConnection`.
     :param poke_interval: Accepted for triggers serialized by earlier versions; use
@@ -89,6 +91,7 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
         poll_interval: float | None = None,
         max_attempts: int | None = None,
         end_from_trigger: bool = False,
+        soft_fail: bool = False,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -106,6 +109,7 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
         self.poll_interval = float(poll_interval or poke_interval or self.default_poll_interval)
         self.max_attempts = max_attempts
         self.end_from_trigger = end_from_trigger
+        self.soft_fail = soft_fail
         self._set_connection(aws_conn_id, region_name, verify, botocore_config)
 
     def wait_arguments(self) -> dict[str, Any]:
@@ -119,6 +123,7 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_attempts": self.max_attempts,
                 "end_from_trigger": self.end_from_trigger,
+                "soft_fail": self.soft_fail,
                 **self.connection_kwargs,
             },
         )
@@ -134,6 +139,14 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
             yield event
 
     async def _wait(self, wait: Wait) -> Check:
+        check = await self._decide(wait)
+        if check.decision.action == "done":
+            check = await wait.conclude_async(check, self.connection.hook())
+        for warning in check.warnings:
+            self.log.warning("%s", warning)
+        return check
+
+    async def _decide(self, wait: Wait) -> Check:
         shared = wait.shared_request() if SHARED_POLLING else None
         if shared is None:
             hook = self.connection.hook()
@@ -203,6 +216,9 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
             yield TaskSuccessEvent(xcoms={"return_value": check.description})
         elif decision.action == "skip":
             self.log.info("Skipping: %s", decision.reason)
+            yield TaskSkippedEvent()
+        elif self.soft_fail:
+            self.log.warning("Skipping (soft_fail): %s", decision.reason)
             yield TaskSkippedEvent()
         else:
             self.log.error("Failing: %s", decision.reason)

@@ -25,6 +25,7 @@ __all__ = [
     "validate_bucket_name",
     "validate_export_only",
     "validate_export_task_identifier",
+    "validate_flag",
     "validate_iam_role_arn",
     "validate_kms_key_id",
     "validate_policy",
@@ -34,6 +35,7 @@ __all__ = [
     "validate_snapshot_identifier",
     "validate_source_arn",
     "validate_statuses",
+    "validate_table_names",
 ]
 
 # The API reference states no length bound for ExportTaskIdentifier; 60 is an assumption
@@ -342,6 +344,30 @@ def validate_statuses(
             field, value, f"unknown status {unknown[0]!r}; known: {sorted(allowed)}"
         )
     return frozenset(s for s in statuses if s)
+
+
+def validate_flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidParameterError(field, value, "must be True or False")
+    return value
+
+
+def validate_table_names(value: Any, field: str) -> tuple[str, ...]:
+    """Table names or fnmatch patterns (``db.schema.table``, ``db.table``, ``db.*``)."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidParameterError(
+            field, value, "must be a list of table names or patterns, e.g. ['orders.public.*']"
+        )
+    names = tuple(value)
+    for name in names:
+        if not isinstance(name, str) or not name.strip() or "." not in name:
+            raise InvalidParameterError(
+                field,
+                value,
+                f"entry {name!r} is not a table name or pattern: write db.schema.table, "
+                "db.table or a pattern such as db.schema.*",
+            )
+    return names
 
 
 def validate_disjoint(

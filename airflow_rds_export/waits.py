@@ -21,10 +21,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
 
 from airflow_rds_export.decisions import (
     DEFAULT_EXPORT_ERROR_STATUSES,
+    EXPORT_COMPLETE_STATUS,
+    EXPORT_STATUSES,
     POLICIES,
+    SNAPSHOT_READY_STATUS,
+    SNAPSHOT_STATUSES,
+    TABLE_FAILURE_POLICIES,
     Decision,
     decide_export,
     decide_snapshot,
+    normalise_status,
 )
 from airflow_rds_export.descriptions import with_s3_uri
 from airflow_rds_export.errors import AwsError
@@ -37,9 +43,11 @@ from airflow_rds_export.validation import (
     validate_db_identifier,
     validate_disjoint,
     validate_export_task_identifier,
+    validate_flag,
     validate_policy,
     validate_snapshot_identifier,
     validate_statuses,
+    validate_table_names,
 )
 
 if TYPE_CHECKING:
@@ -69,12 +77,14 @@ def _call(value: Any, validate: Callable[..., Any], *args: Any) -> None:
 
 
 class Check(NamedTuple):
-    """One check's outcome: the decision, the description (the XCom), and whether the
-    check failed on a transient AWS error (the driver then backs off)."""
+    """One check's outcome: the decision, the description (the XCom), whether the check
+    failed on a transient AWS error (the driver then backs off), and warnings to log."""
 
     decision: Decision
     description: dict[str, Any] | None = None
     transient: bool = False
+    #: What the driver logs as warnings (e.g. unreadable export metadata).
+    warnings: tuple[str, ...] = ()
 
 
 class SharedRequest(NamedTuple):
@@ -164,16 +174,25 @@ class Wait:
             raise exc
         return Check(decision, None, transient=error.transient)
 
+    def conclude(self, check: Check, hook: RdsExportHook) -> Check:
+        """A last step once the wait is done (e.g. verifying an export's tables)."""
+        return check
+
+    async def conclude_async(self, check: Check, hook: RdsExportHook) -> Check:
+        """As :meth:`conclude`, in the triggerer."""
+        return check
+
     def check(self, hook: RdsExportHook) -> Check:
-        """Describe (blocking) and judge: one check, on a worker."""
+        """Describe (blocking), judge and, once done, conclude: one check, on a worker."""
         try:
             description = self.describe(hook)
         except Exception as exc:
             return self.judge_error(exc)
-        return self.judge(description)
+        return self.conclude(self.judge(description), hook)
 
     async def check_async(self, describe: Describe) -> Check:
-        """Describe with ``describe()`` (alone or shared) and judge: one check, in a trigger."""
+        """Describe with ``describe()`` (alone or shared) and judge: one check, in a trigger
+        (which concludes once, with :meth:`conclude_async`, when the wait is done)."""
         try:
             description = await describe()
         except Exception as exc:
@@ -191,10 +210,11 @@ class _SnapshotReadyArguments(NamedTuple):
     db_type: str | None = None
     on_missing: str = "reschedule"
     on_failure: str = "fail"
+    target_statuses: tuple[str, ...] | list[str] = (SNAPSHOT_READY_STATUS,)
 
 
 class SnapshotReadyWait(_SnapshotReadyArguments, Wait):
-    """Wait until a DB or cluster snapshot is ``available``.
+    """Wait until a DB or cluster snapshot is ``available`` (or in ``target_statuses``).
 
     Name the snapshot (``db_snapshot_identifier``, name or ARN; a live cluster's ARN waits
     for the cluster to be ``available``), or its source (``db_instance_identifier`` /
@@ -236,6 +256,12 @@ class SnapshotReadyWait(_SnapshotReadyArguments, Wait):
             validate_policy,
             "snapshot_type",
             SNAPSHOT_TYPES,
+        )
+        check(
+            values.get("target_statuses", (SNAPSHOT_READY_STATUS,)),
+            validate_statuses,
+            "target_statuses",
+            SNAPSHOT_STATUSES,
         )
         check(values.get("created_after"), parse_datetime, "created_after")
         check(values.get("created_before"), parse_datetime, "created_before")
@@ -295,6 +321,7 @@ class SnapshotReadyWait(_SnapshotReadyArguments, Wait):
             resource=found or self.resource,
             on_missing=self.on_missing,
             on_failure=self.on_failure,
+            target_statuses=_statuses(tuple(self.target_statuses), SNAPSHOT_STATUSES),
         )
         return Check(decision, description)
 
@@ -305,6 +332,9 @@ class _ExportStateArguments(NamedTuple):
     error_statuses: tuple[str, ...] | list[str] = DEFAULT_EXPORT_ERROR_STATUSES
     on_missing: str = "reschedule"
     on_failure: str = "fail"
+    verify_tables: bool = True
+    expected_tables: tuple[str, ...] | list[str] = ()
+    on_table_failure: str = "fail"
 
 
 class ExportStateWait(_ExportStateArguments, Wait):
@@ -312,6 +342,10 @@ class ExportStateWait(_ExportStateArguments, Wait):
 
     A status in ``error_statuses`` ends the wait by ``on_failure``, with AWS's
     ``FailureCause``; a missing task by ``on_missing``. The description gains ``S3Uri``.
+    Once COMPLETE, with ``verify_tables``, the export is verified table by table
+    (:mod:`airflow_rds_export.verification`): ``on_table_failure`` decides what a failed,
+    skipped or (``expected_tables``) missing table does, and the description gains
+    ``Tables``.
     """
 
     __slots__ = ()
@@ -329,6 +363,14 @@ class ExportStateWait(_ExportStateArguments, Wait):
         check(errors, validate_error_statuses, "error_statuses")
         if not is_unrendered(targets) and not is_unrendered(errors):
             check(errors, _disjoint_from(targets))
+        check(values.get("verify_tables", True), validate_flag, "verify_tables")
+        check(
+            values.get("on_table_failure", "fail"),
+            validate_policy,
+            "on_table_failure",
+            TABLE_FAILURE_POLICIES,
+        )
+        check(values.get("expected_tables", ()), validate_table_names, "expected_tables")
 
     @property
     def resource(self) -> str:
@@ -356,12 +398,49 @@ class ExportStateWait(_ExportStateArguments, Wait):
         )
         return Check(decision, description)
 
+    def _verifies(self, check: Check) -> bool:
+        return bool(
+            self.verify_tables
+            and check.decision.action == "done"
+            and check.description is not None
+            and normalise_status(check.description.get("Status")) == EXPORT_COMPLETE_STATUS
+        )
+
+    def conclude(self, check: Check, hook: RdsExportHook) -> Check:
+        if not self._verifies(check):
+            return check
+        from airflow_rds_export.verification import verify
+
+        assert check.description is not None
+        return Check(
+            *verify(
+                hook,
+                check.description,
+                expected_tables=self.expected_tables,
+                on_table_failure=self.on_table_failure,
+            ).as_check()
+        )
+
+    async def conclude_async(self, check: Check, hook: RdsExportHook) -> Check:
+        if not self._verifies(check):
+            return check
+        from airflow_rds_export.verification import verify_async
+
+        assert check.description is not None
+        verified = await verify_async(
+            hook,
+            check.description,
+            expected_tables=self.expected_tables,
+            on_table_failure=self.on_table_failure,
+        )
+        return Check(*verified.as_check())
+
 
 @lru_cache(maxsize=64)
-def _statuses(statuses: tuple[str, ...]) -> frozenset[str]:
+def _statuses(statuses: tuple[str, ...], known: frozenset[str] = EXPORT_STATUSES) -> frozenset[str]:
     """Validated statuses, normalised: once per distinct list, not once per check (a
     triggerer judges thousands of descriptions per cycle)."""
-    return validate_statuses(statuses, "statuses", may_be_empty=True)
+    return validate_statuses(statuses, "statuses", known, may_be_empty=True)
 
 
 def validate_error_statuses(value: Any, field: str) -> frozenset[str]:

@@ -10,5 +10,6 @@ rm -rf results
 echo "== 1. parse cost" && "$py" parse_cost.py
 echo "== 2-3. AWS calls and worker occupancy (Airflow runs)" && "$py" airflow_runs.py
 echo "== 4-5. triggerer scale" && "$py" triggerer_scale.py
+echo "== 6. table verification cost" && "$py" verification_cost.py
 "$py" report.py > /dev/null
 echo "wrote $repo/bench/RESULTS.md"

@@ -7,18 +7,22 @@ One night (logical date ``2026-11-21``) in an account with:
   3 polls) and yesterday's one is ``available`` (the sensor must not export it);
 * instances ``billing`` and ``inventory`` and Aurora cluster ``analytics`` with tonight's
   automated snapshots (``analytics``'s still ``creating`` for two polls);
-* a bucket, an export role and a KMS key; ``inventory``'s export is set to fail.
+* a bucket, an export role and a KMS key; ``inventory``'s export is set to fail, and
+  ``billing``'s to skip the table ``billing.public.customers`` (PERMISSIONS_DO_NOT_EXIST).
 
 Runs, each a real ``airflow dags test``:
 
 1. ``nightly_rds_export`` for ``orders``: the sensor defers while the snapshot is
-   ``creating``, the export starts, progress is logged while it runs, and the teardown's
-   cancel skips because the export is already ``COMPLETE``;
+   ``creating``, the export starts, progress is logged while it runs, the COMPLETE
+   export is verified table by table (4 tables, 20 GB), and the teardown's cancel skips
+   because the export is already ``COMPLETE``;
 2. the same DAG and logical date again (``dags test`` clears and re-runs): the start task
    adopts the existing export instead of failing or starting a second one;
-3. ``fleet_rds_export`` for ``billing``, ``inventory`` and ``analytics``: two exports
-   complete, ``inventory``'s fails and its task fails once (no retries) with AWS's
-   ``FailureCause`` in the message. The run as a whole ends ``failed``, as expected.
+3. ``fleet_rds_export`` for ``billing``, ``inventory`` and ``analytics``: three exports
+   end, ``inventory``'s FAILED: its task fails once (no retries) with AWS's
+   ``FailureCause`` in the message; ``billing``'s is COMPLETE but skipped a table: its
+   task fails once, verification naming the table and the reason. ``analytics``'s
+   passes. The run as a whole ends ``failed``, as expected.
 
 Everything the demo checks is declared here (:func:`build_runs`, :func:`world_checks`),
 so the demo doubles as a smoke test of the example DAGs against the package.
@@ -58,6 +62,11 @@ FAILURE_CAUSE = (
     "s3:PutObject for the export role"
 )
 SNAPSHOT_CREATING_POLLS = 3
+# A COMPLETE export that left a table out: RDS could not read it (the user guide's
+# "Troubleshooting PostgreSQL permissions errors"); verification names it.
+PARTIAL_SOURCE = "billing"
+SKIPPED_TABLE = "billing.public.customers"
+SKIP_REASON = "PERMISSIONS_DO_NOT_EXIST"
 
 
 def source_name(source: Mapping[str, str]) -> str:
@@ -158,6 +167,7 @@ def seed(control: Any, logical_date: str = LOGICAL_DATE) -> World:
             control.create_db_cluster(name)
             control.create_automated_cluster_snapshot(name, created_at=night, ready_after_polls=2)
     control.fail_export(world.fleet_export_id(FAILING_SOURCE), cause=FAILURE_CAUSE, after_polls=1)
+    control.skip_source_tables(PARTIAL_SOURCE, [SKIPPED_TABLE], reason=SKIP_REASON)
     return world
 
 
@@ -299,7 +309,10 @@ def build_runs(world: World) -> list[RunSpec]:
             TaskExpectation(
                 "wait_for_export",
                 "success",
-                log_contains=(f"Export {orders_id} is IN_PROGRESS: 50% done",),
+                log_contains=(
+                    f"Export {orders_id} is IN_PROGRESS: 50% done",
+                    f"Export task {orders_id} is complete: 4 tables, 20 GB verified",
+                ),
                 min_deferrals=1,
                 s3_uri=nightly_uri,
             ),
@@ -362,6 +375,21 @@ def build_runs(world: World) -> list[RunSpec]:
                     tries=1,
                 )
             )
+        elif name == PARTIAL_SOURCE:
+            fleet_tasks.append(
+                TaskExpectation(
+                    "start_and_wait",
+                    "failed",
+                    map_index=index,
+                    label=f"start_and_wait[{name}]",
+                    log_contains=(
+                        f"Export task {export_id}: AWS reports it COMPLETE, but not every "
+                        "table was exported",
+                        f"{SKIPPED_TABLE} skipped (WarningMessage skippedTables: {SKIP_REASON})",
+                    ),
+                    tries=1,
+                )
+            )
         else:
             fleet_tasks.append(
                 TaskExpectation(
@@ -379,7 +407,10 @@ def build_runs(world: World) -> list[RunSpec]:
         dag_file="fleet_rds_export.py",
         dag_id="fleet_rds_export",
         conf={"sources": [dict(s) for s in FLEET_SOURCES]},
-        shows="one export of the fleet fails and is reported with AWS's FailureCause",
+        shows=(
+            "one export fails with AWS's FailureCause; one is COMPLETE but skipped a table, "
+            "which verification names"
+        ),
         expected_state="failed",
         tasks=tuple(fleet_tasks),
     )

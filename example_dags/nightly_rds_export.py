@@ -36,12 +36,14 @@ from airflow.sdk import DAG, Param
 from airflow_rds_export.operators import RdsCancelExportTaskOperator, RdsStartExportTaskOperator
 from airflow_rds_export.sensors import RdsExportTaskStateSensor, RdsSnapshotReadySensor
 
-EXPORT_ID = "{{ params.db_instance_identifier }}-{{ ds_nodash }}"
+# A valid export task identifier from the instance and the night (this package's macro:
+# lower case, letters/digits/hyphens, cut with a hash past AWS's 60 characters).
+EXPORT_ID = "{{ macros.rds_export.identifier(params.db_instance_identifier, ds_nodash) }}"
 # The export start_export started or adopted (EXPORT_ID, or EXPORT_ID-r2... after a
 # re-export); EXPORT_ID itself if start_export never got that far.
 STARTED_EXPORT_ID = (
     "{{ (ti.xcom_pull(task_ids='start_export') or {}).get('ExportTaskIdentifier')"
-    " or params.db_instance_identifier ~ '-' ~ ds_nodash }}"
+    " or macros.rds_export.identifier(params.db_instance_identifier, ds_nodash) }}"
 )
 # RDS takes automated snapshots in the instance's backup window: by default a 30-minute
 # window picked from an 8-hour block per Region, and a large snapshot takes a while on top.
@@ -106,6 +108,11 @@ with DAG(
         # README), then waits and ends in the triggerer: the hours-long export wait holds
         # no worker. (Nothing downstream reads its XCom: see the README.)
         end_from_trigger=True,
+        # Once COMPLETE, the export is verified table by table (its WarningMessage and the
+        # metadata files it wrote): a skipped or failed table fails the task, naming it.
+        # on_table_failure="warn" would log them and succeed; expected_tables=[...] would
+        # also require named tables (or patterns such as "orders.public.*").
+        on_table_failure="fail",
         poke_interval=POLL_SECONDS,
         timeout=timedelta(hours=12).total_seconds(),
     )

@@ -13,7 +13,12 @@ import pendulum
 from airflow.sdk import DAG
 
 from airflow_rds_export.operators import RdsCancelExportTaskOperator, RdsStartExportTaskOperator
-from airflow_rds_export.sensors import RdsExportTaskStateSensor, RdsSnapshotReadySensor
+from airflow_rds_export.sensors import (
+    RdsExportTaskExistenceSensor,
+    RdsExportTaskStateSensor,
+    RdsSnapshotExistenceSensor,
+    RdsSnapshotReadySensor,
+)
 
 with DAG("{dag_id}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC")):
 """
@@ -30,7 +35,12 @@ import pendulum
 from airflow.sdk import DAG
 
 from airflow_rds_export.operators import RdsCancelExportTaskOperator, RdsStartExportTaskOperator
-from airflow_rds_export.sensors import RdsExportTaskStateSensor, RdsSnapshotReadySensor
+from airflow_rds_export.sensors import (
+    RdsExportTaskExistenceSensor,
+    RdsExportTaskStateSensor,
+    RdsSnapshotExistenceSensor,
+    RdsSnapshotReadySensor,
+)
 
 AWS = {aws!r}
 

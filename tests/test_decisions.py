@@ -8,6 +8,7 @@ fails.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -17,11 +18,16 @@ import pytest
 
 from airflow_rds_export.decisions import (
     DEFAULT_EXPORT_ERROR_STATUSES,
+    EXPORT_WIDE,
+    MAX_LISTED_TABLES,
     REMEDIES,
     SNAPSHOT_BROKEN_STATUSES,
     SNAPSHOT_PENDING_STATUSES,
+    TABLE_FAILURE_POLICIES,
     THROTTLING_CODES,
     Decision,
+    TableProblem,
+    TablesVerdict,
     cancel_raced,
     decide_adoption,
     decide_call_error,
@@ -30,11 +36,22 @@ from airflow_rds_export.decisions import (
     decide_permanent_error,
     decide_snapshot,
     decide_start_error,
+    decide_tables,
+    describe_unreadable_metadata,
+    is_access_denied,
     is_not_found,
     is_transient,
     normalise_status,
     progress_of,
     start_refusal,
+    table_verdict,
+)
+from airflow_rds_export.export_metadata import (
+    ExportInfo,
+    ExportTables,
+    TableStatus,
+    WarningReport,
+    parse_warning_message,
 )
 
 SNAPSHOT_ID = "nightly-2024-06-01"
@@ -885,3 +902,487 @@ def test_decision_round_trips_through_a_trigger_event(action: str) -> None:
 def test_decision_from_dict_refuses_an_unknown_action() -> None:
     with pytest.raises(ValueError, match="Unknown decision action 'retry'"):
         Decision.from_dict({"action": "retry", "reason": "whatever"})
+
+
+# --- table_verdict and decide_tables -------------------------------------------------
+
+
+def table(
+    target: str,
+    status: str | None = "COMPLETE",
+    size_gb: float | None = 0.5,
+    reason: str | None = None,
+) -> TableStatus:
+    return TableStatus(target, status, size_gb, reason)
+
+
+def tables_read(*tables: TableStatus, notes: tuple[str, ...] = ()) -> ExportTables:
+    """What merge_tables_info gives for readable files listing ``tables``."""
+    return ExportTables(tables, notes, 1)
+
+
+FIVE_NAMES = tuple(f"orders.public.t{i}" for i in range(1, 6))
+FIVE_COMPLETE = tables_read(*(table(name) for name in FIVE_NAMES))
+TWO_OF_FIVE_FAILED = tables_read(
+    table("orders.public.t1"),
+    table("orders.public.t2", "FAILED", 0, "Table extraction failed: LOB too large"),
+    table("orders.public.t3"),
+    table("orders.public.t4", "FAILED", 0),
+    table("orders.public.t5"),
+)
+UNREADABLE_NOTE = "s3://exports-bucket/x/export_tables_info_x_from_1_to_5.json: missing"
+UNREADABLE = ExportTables((), (UNREADABLE_NOTE,), 0)
+SKIPPED_SECRETS = json.dumps(
+    {
+        "skippedTables": [
+            {"target": "orders.public.secrets", "reason": "PERMISSIONS_DO_NOT_EXIST"}
+        ],
+        "skippedObjectives": [],
+        "general": [],
+    }
+)
+DOCUMENTED_WARNING = (
+    '{"skippedTables":[],"skippedObjectives":[],'
+    '"general":[{"reason":"FAILED_TO_EXTRACT_TABLES_LIST_FOR_DATABASE"}]}'
+)
+SECRETS_SKIPPED = (
+    "orders.public.secrets skipped (WarningMessage skippedTables: PERMISSIONS_DO_NOT_EXIST)"
+)
+
+
+def judge_and_decide(
+    warning: object,
+    tables: ExportTables | None,
+    expected_tables: tuple[str, ...],
+    on_table_failure: str,
+    export_info: ExportInfo | None,
+) -> Decision:
+    verdict = table_verdict(
+        parse_warning_message(warning), tables, expected_tables, export_info=export_info
+    )
+    return decide_tables(verdict, resource=EXPORT_ID, on_table_failure=on_table_failure)
+
+
+def tables_case(
+    id: str,
+    action: str,
+    *says: str,
+    warning: object = None,
+    tables: ExportTables | None = FIVE_COMPLETE,
+    expected_tables: tuple[str, ...] = (),
+    on_table_failure: str = "fail",
+    export_info: ExportInfo | None = None,
+) -> Case:
+    decide = partial(
+        judge_and_decide, warning, tables, expected_tables, on_table_failure, export_info
+    )
+    return Case(id, decide, action, (EXPORT_LABEL, *says))
+
+
+POLICY_OUTCOMES = (
+    ("fail", "fail", "decided to fail", "on_table_failure='warn' succeeds with a warning"),
+    ("warn", "done", "decided to succeed and log this as a warning", "leave them out"),
+    ("skip", "skip", "decided to skip", "on_table_failure='warn' to succeed"),
+)
+
+TABLES_CASES = [
+    *(
+        tables_case(
+            f"2-of-5-failed-on_table_failure={policy}",
+            action,
+            "AWS reports it COMPLETE, but not every table was exported",
+            "(2 failed, 3 complete)",
+            "orders.public.t2 failed (status 'FAILED': Table extraction failed: LOB too large)",
+            "orders.public.t4 failed (status 'FAILED')",
+            f"on_table_failure={policy!r} {verb}",
+            "To do: ",
+            "export_only",
+            advice,
+            tables=TWO_OF_FIVE_FAILED,
+            on_table_failure=policy,
+        )
+        for policy, action, verb, advice in POLICY_OUTCOMES
+    ),
+    *(
+        tables_case(
+            f"skippedTables-in-WarningMessage-on_table_failure={policy}",
+            action,
+            "(1 skipped, 5 complete)",
+            SECRETS_SKIPPED,
+            verb,
+            warning=SKIPPED_SECRETS,
+            on_table_failure=policy,
+        )
+        for policy, action, verb, _ in POLICY_OUTCOMES
+    ),
+    tables_case(
+        "status-SKIPPED-per-table",
+        "fail",
+        "(1 skipped, 4 complete)",
+        "orders.public.t9 skipped (status 'SKIPPED': unlogged table)",
+        tables=tables_read(
+            *FIVE_COMPLETE.tables[:4], table("orders.public.t9", "SKIPPED", 0, "unlogged table")
+        ),
+    ),
+    tables_case(
+        "general-reason-fails-the-export",
+        "fail",
+        "(1 failed, 5 complete)",
+        f"{EXPORT_WIDE} failed (WarningMessage: FAILED_TO_EXTRACT_TABLES_LIST_FOR_DATABASE)",
+        warning=DOCUMENTED_WARNING,
+    ),
+    tables_case(
+        "general-reason-naming-a-database",
+        "fail",
+        "sales failed (WarningMessage: FAILED_TO_EXTRACT_TABLES_LIST_FOR_DATABASE)",
+        warning='{"general":[{"target":"sales","reason":"FAILED_TO_EXTRACT_TABLES_LIST_FOR_DATABASE"}]}',
+    ),
+    tables_case(
+        "free-text-warning-fails-the-export",
+        "fail",
+        f"{EXPORT_WIDE} failed (WarningMessage: 2 tables were skipped)",
+        warning="2 tables were skipped",
+    ),
+    tables_case(
+        "unknown-status-counts-as-failed-shown-raw",
+        "fail",
+        "(1 failed, 4 complete)",
+        "orders.public.t5 failed (status 'NOT_A_STATUS')",
+        tables=tables_read(*FIVE_COMPLETE.tables[:4], table("orders.public.t5", "NOT_A_STATUS")),
+    ),
+    tables_case(
+        "in-progress-after-COMPLETE-counts-as-failed",
+        "fail",
+        "orders.public.t5 failed (status 'IN_PROGRESS')",
+        tables=tables_read(*FIVE_COMPLETE.tables[:4], table("orders.public.t5", "IN_PROGRESS")),
+    ),
+    tables_case(
+        "expected-table-missing",
+        "fail",
+        "(1 missing, 5 complete)",
+        "orders.public.gone missing (in expected_tables; no COMPLETE table matches)",
+        "check expected_tables",
+        expected_tables=("orders.public.t1", "orders.public.gone"),
+    ),
+    tables_case(
+        "expected-pattern-matching-nothing",
+        "fail",
+        "orders.archive.* missing",
+        expected_tables=("orders.public.*", "orders.archive.*"),
+    ),
+    tables_case(
+        "expected-failed-table-listed-as-failed-not-missing",
+        "fail",
+        "(2 failed, 3 complete)",
+        tables=TWO_OF_FIVE_FAILED,
+        expected_tables=("orders.public.t2",),
+    ),
+    tables_case(
+        "expected-names-and-patterns-all-complete",
+        "done",
+        "5 tables, 2.5 GB verified",
+        expected_tables=("orders.public.t1", "ORDERS.Public.T2", "orders.public.t[345]", "*.t1"),
+    ),
+    tables_case(
+        "expected-mysql-db.table-matches-db.db.table",
+        "done",
+        "1 table, 0.5 GB verified",
+        tables=tables_read(table("shop.shop.orders")),
+        expected_tables=("shop.orders",),
+    ),
+    tables_case(
+        "clean-sizes-summed", "done", f"{EXPORT_LABEL} is complete: 5 tables, 2.5 GB verified"
+    ),
+    tables_case(
+        "clean-size-from-export_info",
+        "done",
+        f"{EXPORT_LABEL} is complete: 5 tables, 0.25 GB verified",
+        export_info=ExportInfo({"totalExportedDataInGB": 0.25}, 0.25, ()),
+    ),
+    tables_case(
+        "clean-one-table-lower-case-status",
+        "done",
+        f"{EXPORT_LABEL} is complete: 1 table, 0.5 GB verified",
+        tables=tables_read(table("orders.public.t1", "complete")),
+    ),
+    tables_case(
+        "clean-empty-json-warning",
+        "done",
+        "5 tables",
+        warning='{"skippedTables":[],"skippedObjectives":[],"general":[]}',
+    ),
+    tables_case(
+        "metadata-unreadable-warning-clean",
+        "done",
+        "its WarningMessage reports no failed or skipped table, size unknown",
+        "could not be read (1 note), so no table was verified one by one",
+        tables=UNREADABLE,
+    ),
+    tables_case(
+        "metadata-not-read-at-all",
+        "done",
+        "no table was verified one by one",
+        tables=None,
+    ),
+    tables_case(
+        "metadata-unreadable-expected-tables-not-missing",
+        "done",
+        "no table was verified one by one",
+        tables=UNREADABLE,
+        expected_tables=("orders.public.t1",),
+    ),
+    tables_case(
+        "metadata-unreadable-warning-skips",
+        "fail",
+        "(1 skipped; its export_tables_info files could not be read)",
+        SECRETS_SKIPPED,
+        tables=UNREADABLE,
+        warning=SKIPPED_SECRETS,
+    ),
+    tables_case(
+        "unknown-policy-fails",
+        "fail",
+        "on_table_failure='reschedule' decided to fail",
+        tables=TWO_OF_FIVE_FAILED,
+        on_table_failure="reschedule",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", TABLES_CASES, ids=lambda case: case.id)
+def test_decide_tables(case: Case) -> None:
+    assert_decision(case)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [case for case in TABLES_CASES if case.action in ("skip", "fail")],
+    ids=lambda case: case.id,
+)
+def test_every_table_skip_and_failure_names_the_export_and_what_to_do(case: Case) -> None:
+    decision = case.decide()
+    assert decision is not None
+    assert EXPORT_ID in decision.reason
+    assert "To do: " in decision.reason
+
+
+def test_table_failure_policies() -> None:
+    assert TABLE_FAILURE_POLICIES == ("fail", "warn", "skip")
+
+
+def test_warn_lists_the_same_tables_as_fail() -> None:
+    decisions = {
+        policy: judge_and_decide(SKIPPED_SECRETS, TWO_OF_FIVE_FAILED, (), policy, None)
+        for policy in TABLE_FAILURE_POLICIES
+    }
+    listings = {
+        policy: d.reason.split(": ", 1)[1].split(". on_table_failure")[0]
+        for policy, d in decisions.items()
+    }
+    assert listings["fail"] == listings["warn"] == listings["skip"]
+    assert "orders.public.t2" in listings["fail"] and SECRETS_SKIPPED in listings["fail"]
+
+
+def test_more_than_twenty_problems_are_counted_not_listed() -> None:
+    names = [f"orders.public.t{i:02d}" for i in range(1, 26)]
+    tables = tables_read(*(table(name, "FAILED", 0, f"reason {name}") for name in names))
+    verdict = table_verdict(WarningReport(), tables)
+    decision = decide_tables(verdict, resource=EXPORT_ID, on_table_failure="fail")
+    assert decision.action == "fail"
+    assert "(25 failed, 0 complete)" in decision.reason
+    shown = names[:MAX_LISTED_TABLES]
+    for name in shown:
+        assert f"{name} failed (status 'FAILED': reason {name})" in decision.reason
+    for name in names[MAX_LISTED_TABLES:]:
+        assert name not in decision.reason
+    assert f"; and {25 - MAX_LISTED_TABLES} more." in decision.reason
+    assert [problem.table for problem in verdict.failed] == names
+
+
+def test_a_long_reason_is_shortened_in_the_message_not_in_the_verdict() -> None:
+    reason = "x" * 1000
+    verdict = table_verdict(
+        WarningReport(), tables_read(table("orders.public.t1", "FAILED", 0, reason))
+    )
+    decision = decide_tables(verdict, resource=EXPORT_ID, on_table_failure="fail")
+    assert "x" * 300 not in decision.reason and "xxx..." in decision.reason
+    assert verdict.failed == (TableProblem("orders.public.t1", f"status 'FAILED': {reason}"),)
+
+
+def test_a_table_reported_twice_counts_once_as_its_worst_outcome() -> None:
+    tables = tables_read(
+        table("orders.public.a", "SKIPPED", 0, "unlogged table"),
+        table("orders.public.b", "COMPLETE"),
+        table("orders.public.c", "FAILED", 0, "LOB too large"),
+        table("ORDERS.public.C", "COMPLETE"),
+        table("orders.public.d", "COMPLETE"),
+    )
+    warning = parse_warning_message(
+        '{"skippedTables":[{"target":"Orders.Public.A","reason":"UNLOGGED"},'
+        '{"target":"orders.public.b","reason":"PERMISSIONS_DO_NOT_EXIST"}]}'
+    )
+    verdict = table_verdict(warning, tables)
+    assert verdict.complete == 1
+    assert verdict.failed == (TableProblem("orders.public.c", "status 'FAILED': LOB too large"),)
+    assert verdict.skipped == (
+        TableProblem(
+            "orders.public.a",
+            "status 'SKIPPED': unlogged table; WarningMessage skippedTables: UNLOGGED",
+        ),
+        TableProblem("orders.public.b", "WarningMessage skippedTables: PERMISSIONS_DO_NOT_EXIST"),
+    )
+
+
+def test_export_wide_problems_are_listed_first() -> None:
+    verdict = table_verdict(parse_warning_message(DOCUMENTED_WARNING), TWO_OF_FIVE_FAILED)
+    assert [problem.table for problem in verdict.failed] == [
+        EXPORT_WIDE,
+        "orders.public.t2",
+        "orders.public.t4",
+    ]
+
+
+def test_notes_gather_every_tolerated_problem_and_never_fail() -> None:
+    tables = tables_read(
+        table("orders.public.t1", reason="Some values were converted to strings."),
+        table("postgres", None, None, "db-level warning"),
+        notes=("s3://exports-bucket/x/export_tables_info_x_from_2_to_2.json: empty",),
+    )
+    info = ExportInfo({}, None, ("s3://exports-bucket/x/export_info_x.json: missing",))
+    verdict = table_verdict(WarningReport(), tables, export_info=info)
+    assert verdict.clean
+    assert verdict.notes == (
+        "s3://exports-bucket/x/export_info_x.json: missing",
+        "s3://exports-bucket/x/export_tables_info_x_from_2_to_2.json: empty",
+        "1 perTableStatus entry without a status, not judged: postgres (db-level warning)",
+        "1 COMPLETE table(s) carry a warning: orders.public.t1 (Some values were converted "
+        "to strings.)",
+    )
+    assert decide_tables(verdict, resource=EXPORT_ID, on_table_failure="fail").action == "done"
+
+
+def test_expected_tables_unchecked_without_tables_files_is_a_note() -> None:
+    verdict = table_verdict(WarningReport(), UNREADABLE, ("orders.public.t1",))
+    assert verdict.missing == ()
+    assert verdict.total_gb is None
+    assert verdict.notes == (
+        UNREADABLE_NOTE,
+        "expected_tables not checked: no export_tables_info file could be read, so which "
+        "tables were exported is unknown",
+    )
+
+
+def test_the_tables_xcom_shape() -> None:
+    verdict = table_verdict(
+        parse_warning_message(SKIPPED_SECRETS),
+        tables_read(
+            table("orders.public.t1", size_gb=1.5), table("orders.public.t2", "FAILED", 0, "LOB")
+        ),
+        ("orders.public.t3",),
+    )
+    assert verdict.to_jsonable() == {
+        "Clean": False,
+        "Complete": 1,
+        "Failed": [{"Table": "orders.public.t2", "Reason": "status 'FAILED': LOB"}],
+        "Skipped": [
+            {
+                "Table": "orders.public.secrets",
+                "Reason": "WarningMessage skippedTables: PERMISSIONS_DO_NOT_EXIST",
+            }
+        ],
+        "Missing": ["orders.public.t3"],
+        "TotalGB": 1.5,
+        "TablesInfoRead": True,
+        "Notes": [],
+    }
+    round_tripped = json.loads(json.dumps(verdict.to_jsonable()))
+    assert TablesVerdict.from_jsonable(round_tripped) == verdict
+
+
+def test_a_clean_verdict_round_trips() -> None:
+    verdict = table_verdict(WarningReport(), UNREADABLE)
+    assert verdict.to_jsonable()["Clean"] is True
+    assert TablesVerdict.from_jsonable(json.loads(json.dumps(verdict.to_jsonable()))) == verdict
+
+
+# --- unreadable export metadata ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error_code", "http_status", "expected"),
+    [
+        ("AccessDenied", 403, True),
+        ("AccessDenied", None, True),
+        ("403", None, True),
+        ("Forbidden", None, True),
+        (None, 403, True),
+        ("NoSuchKey", 404, False),
+        ("InternalError", 500, False),
+        (None, None, False),
+    ],
+)
+def test_is_access_denied(error_code: str | None, http_status: int | None, expected: bool) -> None:
+    assert is_access_denied(error_code, http_status) is expected
+
+
+@pytest.mark.parametrize(
+    ("action", "key_or_prefix", "error_code", "says", "not_says"),
+    [
+        (
+            "list",
+            "exports/x/",
+            "AccessDenied",
+            (
+                "Export metadata s3://exports-bucket/exports/x/: s3:ListBucket failed "
+                "(AccessDenied)",
+                "judged from its WarningMessage alone",
+                "To do: to verify the export table by table, grant the Airflow connection's "
+                "identity s3:ListBucket on arn:aws:s3:::exports-bucket (for the prefix "
+                "'exports/x/')",
+            ),
+            "s3:GetObject",
+        ),
+        (
+            "get",
+            "exports/x/export_info_x.json",
+            "403",
+            (
+                "s3://exports-bucket/exports/x/export_info_x.json: s3:GetObject failed (403)",
+                "grant the Airflow connection's identity s3:GetObject on "
+                "arn:aws:s3:::exports-bucket/exports/x/* and kms:Decrypt on the export's KMS key",
+            ),
+            "s3:ListBucket",
+        ),
+        (
+            "get",
+            "export_info_x.json",
+            "AccessDenied",
+            ("s3:GetObject on arn:aws:s3:::exports-bucket/* and kms:Decrypt",),
+            "s3:ListBucket",
+        ),
+        (
+            "get",
+            "exports/x/export_info_x.json",
+            "NoSuchKey",
+            (
+                "s3:GetObject failed (NoSuchKey); the export's tables are judged from its "
+                "WarningMessage alone",
+                "To do: if this persists",
+            ),
+            "grant",
+        ),
+    ],
+    ids=["list-denied", "get-denied", "get-denied-no-prefix", "get-not-found"],
+)
+def test_describe_unreadable_metadata(
+    action: str, key_or_prefix: str, error_code: str, says: tuple[str, ...], not_says: str
+) -> None:
+    text = describe_unreadable_metadata(action, BUCKET, key_or_prefix, error_code)
+    for part in says:
+        assert part in text, text
+    assert not_says not in text
+
+
+def test_describe_unreadable_metadata_refuses_an_unknown_action() -> None:
+    with pytest.raises(ValueError, match="action must be one of"):
+        describe_unreadable_metadata("put", BUCKET, "x", "AccessDenied")

@@ -9,6 +9,9 @@ the same control methods. One server is started per session (the plugin's
 from __future__ import annotations
 
 import contextlib
+import gc
+import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +32,11 @@ from airflow_rds_export.testing.backend import (
     EXPORT_LIMIT_MESSAGE,
     EXPORT_STATUSES,
     MAX_CONCURRENT_EXPORTS,
+)
+from airflow_rds_export.testing.export_output import (
+    DEFAULT_SKIP_REASON,
+    OUTPUT_FAULTS,
+    TABLES_PER_INFO_FILE,
 )
 
 REGION = "us-east-1"
@@ -1142,6 +1150,9 @@ def test_throttling_a_fraction_of_all_calls(rds: Rds) -> None:
 
 def test_throttling_for_a_duration(rds: Rds) -> None:
     client = rds.client()
+    # A full collection of this process's large heap can pause it for most of a second;
+    # collect now so none falls inside the 0.3 s window.
+    gc.collect()
     rds.control.throttle(operation="DescribeExportTasks", seconds=0.3)
     for _ in range(3):
         with pytest.raises(ClientError):
@@ -1313,3 +1324,523 @@ def test_leaving_the_emulator_restores_plain_moto() -> None:
             KmsKeyId="none",
         )
         assert started["Status"] == "complete"  # plain moto: lower case, done at once
+
+
+# ------------------------------------------------------------------ export output
+# What a COMPLETE export writes to S3 (EXPORT_OUTPUT_AND_EVENTS.md section 1), and the
+# control methods that shape it: the source's tables, failed / skipped tables, the task's
+# WarningMessage, and faults in the metadata.
+
+EXPORT_INFO_KEYS = {
+    "exportTaskIdentifier",
+    "sourceArn",
+    "exportOnly",
+    "snapshotTime",
+    "taskStartTime",
+    "taskEndTime",
+    "s3Bucket",
+    "s3Prefix",
+    "exportedFilesPath",
+    "iamRoleArn",
+    "kmsKeyId",
+    "status",
+    "percentProgress",
+    "totalExportedDataInGB",
+}
+LOCALE_TIME_RE = re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}:\d{2} [AP]M$")
+DATA_KEY_RE = re.compile(
+    r"^(?P<base>.+/)(?P<db>[^/]+)/(?P<folder>[^/]+)/1/"
+    r"part-00000-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.gz\.parquet$"
+)
+TABLES_INFO_RE = re.compile(
+    r"export_tables_info_(?P<id>.+)_from_(?P<first>\d+)_to_(?P<last>\d+)\.json$"
+)
+DEFAULT_PG_SIZES = {
+    "orders.public.orders": 10.0,
+    "orders.public.customers": 4.0,
+    "orders.public.order_items": 3.0,
+    "orders.audit.events": 3.0,
+}
+
+
+def s3_client(rds: Rds) -> Any:
+    return boto3.client(
+        "s3",
+        region_name=REGION,
+        endpoint_url=rds.endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def s3_objects(rds: Rds, bucket: str = "exports") -> dict[str, bytes]:
+    """Every object of ``bucket``, by key."""
+    client = s3_client(rds)
+    listed = client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed}
+
+
+def run_export(rds: Rds, source: Source, identifier: str, **overrides: Any) -> dict[str, Any]:
+    """Start an export and describe it until it ends; its last description."""
+    client = rds.client()
+    rds.control.pace_export(identifier, starting_polls=0, in_progress_polls=1)
+    start(client, source, identifier, **overrides)
+    for _ in range(10):
+        task = describe(client, identifier)
+        if task["Status"] in {"COMPLETE", "FAILED", "CANCELED"}:
+            return task
+    raise AssertionError(f"export {identifier} did not end: {task}")
+
+
+def tables_info(objects: dict[str, bytes], identifier: str) -> list[dict[str, Any]]:
+    """The ``perTableStatus`` entries of all tables files, in file order."""
+    files = sorted(
+        (int(m["first"]), key)
+        for key in objects
+        if (m := TABLES_INFO_RE.search(key)) and m["id"] == identifier
+    )
+    entries: list[dict[str, Any]] = []
+    for _, key in files:
+        entries.extend(json.loads(objects[key])["perTableStatus"])
+    return entries
+
+
+def data_targets(objects: dict[str, bytes]) -> list[str]:
+    """``db.schema.table`` of every data object (its folder ``db/schema.table/``)."""
+    return sorted(f"{m['db']}.{m['folder']}" for key in objects if (m := DATA_KEY_RE.match(key)))
+
+
+def test_complete_export_writes_data_and_metadata_as_rds_does(rds: Rds) -> None:
+    source = make_source(rds)
+    task = run_export(rds, source, "exp-out", S3Prefix="nightly/pg")
+    assert task["Status"] == "COMPLETE"
+    objects = s3_objects(rds)
+    base = "nightly/pg/exp-out/"
+    assert all(key.startswith(base) for key in objects)
+    metadata = {key for key in objects if key.endswith(".json")}
+    assert metadata == {
+        f"{base}export_info_exp-out.json",
+        f"{base}export_tables_info_exp-out_from_1_to_4.json",
+    }
+    data = {key: body for key, body in objects.items() if key not in metadata}
+    assert len(data) == 4
+    for key, body in data.items():
+        match = DATA_KEY_RE.match(key)
+        assert match is not None and match["base"] == base, key
+        assert body[:4] == body[-4:] == b"PAR1"
+    assert data_targets(objects) == sorted(DEFAULT_PG_SIZES)
+
+    info = json.loads(objects[f"{base}export_info_exp-out.json"])
+    assert set(info) == EXPORT_INFO_KEYS
+    assert info["exportTaskIdentifier"] == "exp-out"
+    assert info["sourceArn"] == source.snapshot_arn
+    assert (info["s3Bucket"], info["s3Prefix"]) == ("exports", "nightly/pg")
+    assert info["exportedFilesPath"] == "nightly/pg/exp-out"
+    assert (info["iamRoleArn"], info["kmsKeyId"]) == (
+        source.prereq["iam_role_arn"],
+        source.prereq["kms_key_id"],
+    )
+    assert (info["status"], info["percentProgress"], info["exportOnly"]) == ("COMPLETE", 100, [])
+    for name in ("snapshotTime", "taskStartTime", "taskEndTime"):
+        assert LOCALE_TIME_RE.match(info[name]), info[name]
+
+    entries = tables_info(objects, "exp-out")
+    assert {e["target"]: e["sizeGB"] for e in entries} == DEFAULT_PG_SIZES
+    for entry in entries:
+        assert set(entry) == {"tableStatistics", "schemaMetadata", "status", "sizeGB", "target"}
+        assert entry["status"] == "COMPLETE"
+        statistics = entry["tableStatistics"]
+        assert LOCALE_TIME_RE.match(statistics["extractionStartTime"])
+        assert LOCALE_TIME_RE.match(statistics["extractionEndTime"])
+        partitioning = statistics["partitioningInfo"]
+        assert partitioning["numberOfCompletedPartitions"] == partitioning["numberOfPartitions"]
+        assert partitioning["constraintType"] == "CTID"
+        mappings = entry["schemaMetadata"]["originalTypeMappings"]
+        assert {"columnName", "originalType", "expectedExportedType"} <= set(mappings[0])
+
+    total = sum(DEFAULT_PG_SIZES.values())
+    assert info["totalExportedDataInGB"] == total
+    assert task["TotalExtractedDataInGB"] == int(total) == 20
+    assert "WarningMessage" not in task
+
+
+def test_export_without_prefix_and_mysql_layout(rds: Rds) -> None:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports")
+    rds.control.create_db_instance("shop-db", engine="mysql", db_name="shop")
+    snapshot = rds.control.create_db_snapshot("shop-snap", "shop-db")
+    names = [t["name"] for t in rds.control.source_tables("shop-snap")]
+    assert names == [
+        "shop.shop.orders",
+        "shop.shop.customers",
+        "shop.shop.order_items",
+        "shop.shop.events",
+    ]
+    run_export(rds, Source(prereq, snapshot["DBSnapshotArn"]), "exp-mysql")
+    objects = s3_objects(rds)
+    assert "exp-mysql/export_info_exp-mysql.json" in objects
+    assert json.loads(objects["exp-mysql/export_info_exp-mysql.json"])["s3Prefix"] == ""
+    data_keys = sorted(key for key in objects if key.endswith(".gz.parquet"))
+    assert [key.split("/")[1:3] for key in data_keys] == [
+        ["shop", "shop.customers"],
+        ["shop", "shop.events"],
+        ["shop", "shop.order_items"],
+        ["shop", "shop.orders"],
+    ]
+    assert all(key.startswith("exp-mysql/") for key in objects)
+    assert sorted(e["target"] for e in tables_info(objects, "exp-mysql")) == sorted(names)
+
+
+def test_default_tables_follow_the_engine_and_database_name(rds: Rds) -> None:
+    rds.control.create_db_instance("billing-eu")
+    rds.control.create_db_cluster("analytics", engine="aurora-mysql", db_name="warehouse")
+    snapshot = rds.control.create_db_cluster_snapshot("analytics-snap", "analytics")
+    pg = [t["name"] for t in rds.control.source_tables("billing-eu")]
+    assert pg == [
+        "billing_eu.public.orders",
+        "billing_eu.public.customers",
+        "billing_eu.public.order_items",
+        "billing_eu.audit.events",
+    ]
+    by_arn = rds.control.source_tables(snapshot["DBClusterSnapshotArn"])
+    assert [(t["name"], t["size_gb"]) for t in by_arn] == [
+        ("warehouse.warehouse.orders", 10.0),
+        ("warehouse.warehouse.customers", 4.0),
+        ("warehouse.warehouse.order_items", 3.0),
+        ("warehouse.warehouse.events", 3.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("export_only", "expected"),
+    [
+        (["orders"], sorted(DEFAULT_PG_SIZES)),
+        (["orders.audit"], ["orders.audit.events"]),
+        (
+            ["orders.public.customers", "orders.audit"],
+            ["orders.audit.events", "orders.public.customers"],
+        ),
+        (["billing"], []),
+    ],
+)
+def test_export_only_narrows_what_is_written(
+    rds: Rds, export_only: list[str], expected: list[str]
+) -> None:
+    source = make_source(rds)
+    task = run_export(rds, source, "exp-only", ExportOnly=export_only)
+    objects = s3_objects(rds)
+    entries = tables_info(objects, "exp-only")
+    assert sorted(e["target"] for e in entries) == expected
+    assert data_targets(objects) == expected
+    total = sum(DEFAULT_PG_SIZES[name] for name in expected)
+    assert task["TotalExtractedDataInGB"] == int(total)
+    info = json.loads(objects["exp-only/export_info_exp-only.json"])
+    assert (info["exportOnly"], info["totalExportedDataInGB"]) == (export_only, total)
+    if not expected:  # an empty export still writes one (empty) tables file
+        assert "exp-only/export_tables_info_exp-only_from_0_to_0.json" in objects
+
+
+def test_export_only_database_table_form_for_mysql(rds: Rds) -> None:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports")
+    rds.control.create_db_instance("shop", engine="mysql")
+    snapshot = rds.control.create_db_snapshot("shop-snap", "shop")
+    run_export(rds, Source(prereq, snapshot["DBSnapshotArn"]), "exp-my", ExportOnly=["shop.orders"])
+    assert data_targets(s3_objects(rds)) == ["shop.shop.orders"]
+
+
+def test_many_tables_span_several_tables_info_files(rds: Rds) -> None:
+    source = make_source(rds)
+    count = 2 * TABLES_PER_INFO_FILE + 5
+    tables = [{"name": f"orders.public.t{index:04d}", "size_gb": 0.5} for index in range(count)]
+    assert len(rds.control.set_source_tables("orders-manual", tables)) == count
+    task = run_export(rds, source, "exp-many")
+    objects = s3_objects(rds)
+    files = sorted(key for key in objects if TABLES_INFO_RE.search(key))
+    per_file = TABLES_PER_INFO_FILE
+    assert files == sorted(
+        [
+            f"exp-many/export_tables_info_exp-many_from_1_to_{per_file}.json",
+            f"exp-many/export_tables_info_exp-many_from_{per_file + 1}_to_{2 * per_file}.json",
+            f"exp-many/export_tables_info_exp-many_from_{2 * per_file + 1}_to_{count}.json",
+        ]
+    )
+    entries = tables_info(objects, "exp-many")
+    assert [e["target"] for e in entries] == [t["name"] for t in tables]
+    assert len(data_targets(objects)) == count
+    assert task["TotalExtractedDataInGB"] == int(count * 0.5)
+
+
+def test_fractional_sizes_total_is_rounded_down_in_describe(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.set_source_tables(
+        "orders",  # the instance: its snapshots hold these tables
+        [
+            "orders.public.a",
+            {"name": "orders.b", "size_gb": 0.4},
+            {"name": "orders.public.c", "size_gb": 0.9},
+        ],
+    )
+    task = run_export(rds, source, "exp-frac")
+    info = json.loads(s3_objects(rds)["exp-frac/export_info_exp-frac.json"])
+    assert info["totalExportedDataInGB"] == pytest.approx(2.3)
+    assert task["TotalExtractedDataInGB"] == 2
+    assert sorted(e["target"] for e in tables_info(s3_objects(rds), "exp-frac")) == [
+        "orders.public.a",
+        "orders.public.b",
+        "orders.public.c",
+    ]
+
+
+def test_failed_skipped_and_warned_tables(rds: Rds) -> None:
+    source = make_source(rds)
+    rds.control.fail_source_tables(
+        "orders-manual", ["orders.public.customers"], reason="LOB too large"
+    )
+    rds.control.skip_source_tables("orders-manual", ["orders.audit.events"])
+    tables = rds.control.warn_source_tables(
+        "orders-manual", ["orders.order_items"], message="Converted to string"
+    )
+    assert {t["name"]: t["status"] for t in tables} == {
+        "orders.public.orders": "COMPLETE",
+        "orders.public.customers": "FAILED",
+        "orders.public.order_items": "COMPLETE",
+        "orders.audit.events": "SKIPPED",
+    }
+    task = run_export(rds, source, "exp-partial")
+    assert task["Status"] == "COMPLETE"  # COMPLETE is not "every table exported"
+    objects = s3_objects(rds)
+    entries = {e["target"]: e for e in tables_info(objects, "exp-partial")}
+    assert set(entries) == {
+        "orders.public.orders",
+        "orders.public.customers",
+        "orders.public.order_items",
+    }
+    failed = entries["orders.public.customers"]
+    assert (failed["status"], failed["warningMessage"], failed["sizeGB"]) == (
+        "FAILED",
+        "LOB too large",
+        0.0,
+    )
+    assert failed["tableStatistics"]["partitioningInfo"]["numberOfCompletedPartitions"] == 0
+    warned = entries["orders.public.order_items"]
+    assert (warned["status"], warned["warningMessage"]) == ("COMPLETE", "Converted to string")
+    assert "warningMessage" not in entries["orders.public.orders"]
+    assert data_targets(objects) == ["orders.public.order_items", "orders.public.orders"]
+    assert task["TotalExtractedDataInGB"] == 13
+    assert json.loads(task["WarningMessage"]) == {
+        "skippedTables": [{"target": "orders.audit.events", "reason": DEFAULT_SKIP_REASON}],
+        "skippedObjectives": [],
+        "general": [],
+    }
+
+
+def test_tables_are_taken_when_the_export_starts(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    rds.control.pace_export("exp-taken", starting_polls=0, in_progress_polls=2)
+    start(client, source, "exp-taken")
+    rds.control.set_source_tables("orders-manual", ["orders.public.late"])
+    for _ in range(3):
+        task = describe(client, "exp-taken")
+    assert task["Status"] == "COMPLETE"
+    assert data_targets(s3_objects(rds)) == sorted(DEFAULT_PG_SIZES)
+
+
+def test_warning_message_is_returned_by_describe(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    documented = {
+        "skippedTables": [],
+        "skippedObjectives": [],
+        "general": [{"reason": "FAILED_TO_EXTRACT_TABLES_LIST_FOR_DATABASE"}],
+    }
+    rds.control.set_export_warning_message("EXP-WARN", documented)
+    rds.control.skip_source_tables("orders-manual", ["orders.audit.events"])
+    started = start(client, source, "exp-warn")
+    assert json.loads(started["WarningMessage"]) == documented
+    assert started["WarningMessage"] == json.dumps(documented, separators=(",", ":"))
+
+    rds.control.set_export_warning_message("exp-warn", "Some tables were not exported.")
+    assert describe(client, "exp-warn")["WarningMessage"] == "Some tables were not exported."
+    for _ in range(4):
+        finished = describe(client, "exp-warn")
+    assert finished["Status"] == "COMPLETE"
+    assert finished["WarningMessage"] == "Some tables were not exported."
+    rds.control.set_export_warning_message("exp-warn", None)
+    assert json.loads(describe(client, "exp-warn")["WarningMessage"])["skippedTables"] == [
+        {"target": "orders.audit.events", "reason": DEFAULT_SKIP_REASON}
+    ]
+
+
+def _entries_of(objects: dict[str, bytes]) -> list[Any]:
+    return tables_info(objects, "exp-fault")
+
+
+FAULT_CHECKS: dict[str, Any] = {}
+
+
+def _fault_check(name: str) -> Any:
+    def register(check: Any) -> Any:
+        FAULT_CHECKS[name] = check
+        return check
+
+    return register
+
+
+@_fault_check("truncated_json")
+def _truncated(objects: dict[str, bytes]) -> None:
+    metadata = [key for key in objects if key.endswith(".json")]
+    assert len(metadata) == 2
+    for key in metadata:
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(objects[key])
+    assert len(data_targets(objects)) == 4
+
+
+@_fault_check("wrong_types")
+def _wrong_types(objects: dict[str, bytes]) -> None:
+    info = json.loads(objects["exp-fault/export_info_exp-fault.json"])
+    assert info["status"] == ["COMPLETE"]
+    assert isinstance(info["percentProgress"], str)
+    assert isinstance(info["totalExportedDataInGB"], str)
+    entries = _entries_of(objects)
+    assert entries[-2:] == [None, "not-a-table"]
+    for entry in entries[:-2]:
+        assert isinstance(entry["status"], list) and isinstance(entry["sizeGB"], str)
+        assert isinstance(entry["target"], dict) and isinstance(entry["tableStatistics"], str)
+
+
+@_fault_check("unknown_status")
+def _unknown_status(objects: dict[str, bytes]) -> None:
+    assert {e["status"] for e in _entries_of(objects)} == {"PARTIALLY_EXPORTED"}
+    assert json.loads(objects["exp-fault/export_info_exp-fault.json"])["status"] == "COMPLETE"
+
+
+@_fault_check("no_tables_files")
+def _no_tables_files(objects: dict[str, bytes]) -> None:
+    assert not [key for key in objects if TABLES_INFO_RE.search(key)]
+    assert "exp-fault/export_info_exp-fault.json" in objects
+    assert len(data_targets(objects)) == 4
+
+
+@_fault_check("extra_tables_file")
+def _extra_tables_file(objects: dict[str, bytes]) -> None:
+    files = sorted(key for key in objects if TABLES_INFO_RE.search(key))
+    assert files == [
+        "exp-fault/export_tables_info_exp-fault_from_1_to_4.json",
+        "exp-fault/export_tables_info_exp-fault_from_5_to_5.json",
+    ]
+    extra = json.loads(objects[files[1]])["perTableStatus"]
+    assert [(e["target"], e["status"]) for e in extra] == [
+        ("orders.public.emulator_extra_table", "COMPLETE")
+    ]
+    assert "orders.public.emulator_extra_table" not in data_targets(objects)
+
+
+@_fault_check("no_export_info")
+def _no_export_info(objects: dict[str, bytes]) -> None:
+    assert not [key for key in objects if "export_info_" in key]
+    assert len(_entries_of(objects)) == 4
+
+
+@_fault_check("no_objects")
+def _no_objects(objects: dict[str, bytes]) -> None:
+    assert objects == {}
+
+
+@_fault_check("missing_data")
+def _missing_data(objects: dict[str, bytes]) -> None:
+    listed = {e["target"] for e in _entries_of(objects) if e["status"] == "COMPLETE"}
+    assert listed == set(DEFAULT_PG_SIZES)
+    assert set(data_targets(objects)) == set(DEFAULT_PG_SIZES) - {"orders.public.orders"}
+
+
+def test_every_output_fault_has_a_check() -> None:
+    assert set(FAULT_CHECKS) == OUTPUT_FAULTS
+
+
+@pytest.mark.parametrize("fault", sorted(OUTPUT_FAULTS))
+def test_output_faults_break_the_metadata_of_a_complete_export(rds: Rds, fault: str) -> None:
+    source = make_source(rds)
+    status = "PARTIALLY_EXPORTED" if fault == "unknown_status" else None
+    rds.control.break_export_output("exp-fault", fault, status=status)
+    task = run_export(rds, source, "exp-fault")
+    assert task["Status"] == "COMPLETE"  # the task says nothing of it
+    FAULT_CHECKS[fault](s3_objects(rds))
+
+
+def test_output_faults_combine_and_apply_to_a_running_export(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    rds.control.pace_export("exp-fault", starting_polls=0, in_progress_polls=2)
+    start(client, source, "exp-fault")
+    rds.control.break_export_output("exp-fault", "no_export_info")
+    rds.control.break_export_output("exp-fault", "missing_data")
+    for _ in range(3):
+        task = describe(client, "exp-fault")
+    assert task["Status"] == "COMPLETE"
+    objects = s3_objects(rds)
+    _no_export_info(objects)
+    _missing_data(objects)
+    with pytest.raises(EmulatorControlError, match="COMPLETE"):
+        rds.control.break_export_output("exp-fault", "no_objects")
+
+
+def test_failed_and_canceled_exports_write_nothing(rds: Rds) -> None:
+    prereq = rds.control.seed_export_prerequisites(bucket="exports")
+    rds.control.create_db_instance("orders")
+    arns = [
+        rds.control.create_db_snapshot(f"snap-{i}", "orders")["DBSnapshotArn"] for i in range(3)
+    ]
+    client = rds.client()
+    rds.control.fail_export("exp-failed", cause="boom", after_polls=1)
+    assert run_export(rds, Source(prereq, arns[0]), "exp-failed")["Status"] == "FAILED"
+    rds.control.pace_export("exp-canceled", starting_polls=2, canceling_polls=0)
+    start(client, Source(prereq, arns[1]), "exp-canceled")
+    client.cancel_export_task(ExportTaskIdentifier="exp-canceled")
+    assert describe(client, "exp-canceled")["Status"] == "CANCELED"
+    assert (
+        run_export(rds, Source(prereq, arns[2]), "exp-slash", S3Prefix="p/")["Status"] == "FAILED"
+    )
+    assert s3_objects(rds) == {}
+
+
+def test_a_deleted_bucket_fails_the_export_instead_of_crashing(rds: Rds) -> None:
+    source = make_source(rds)
+    client = rds.client()
+    rds.control.pace_export("exp-nobucket", starting_polls=0, in_progress_polls=1)
+    start(client, source, "exp-nobucket")
+    s3_client(rds).delete_bucket(Bucket="exports")
+    statuses = [describe(client, "exp-nobucket") for _ in range(3)]
+    assert [t["Status"] for t in statuses] == ["IN_PROGRESS", "FAILED", "FAILED"]
+    assert "exports" in statuses[1]["FailureCause"]
+    assert "does not exist" in statuses[1]["FailureCause"]
+
+
+def test_table_and_output_controls_reject_bad_arguments(rds: Rds) -> None:
+    make_source(rds)
+    with pytest.raises(EmulatorControlError, match="no DB snapshot"):
+        rds.control.set_source_tables("no-such-source", ["db.public.t"])
+    with pytest.raises(EmulatorControlError, match="table name"):
+        rds.control.set_source_tables("orders-manual", ["just_a_table"])
+    with pytest.raises(EmulatorControlError, match="twice"):
+        rds.control.set_source_tables("orders-manual", ["orders.t", "orders.public.t"])
+    with pytest.raises(EmulatorControlError, match="size_gb"):
+        rds.control.set_source_tables("orders-manual", [{"name": "orders.t", "size_gb": -1}])
+    with pytest.raises(EmulatorControlError, match="has no table"):
+        rds.control.fail_source_tables("orders-manual", ["orders.public.nope"])
+    with pytest.raises(EmulatorControlError, match="unknown export output fault"):
+        rds.control.break_export_output("exp-x", "melted")
+    # Nothing was changed by the refused calls.
+    assert [t["name"] for t in rds.control.source_tables("orders-manual")] == list(DEFAULT_PG_SIZES)
+
+
+def test_reset_forgets_tables_warnings_and_output_faults(rds: Rds) -> None:
+    make_source(rds)
+    rds.control.set_source_tables("orders-manual", ["orders.public.only"])
+    rds.control.set_export_warning_message("exp-after-reset", "old warning")
+    rds.control.break_export_output("exp-after-reset", "no_objects")
+    rds.control.reset()
+    source = make_source(rds)
+    task = run_export(rds, source, "exp-after-reset")
+    assert "WarningMessage" not in task
+    assert data_targets(s3_objects(rds)) == sorted(DEFAULT_PG_SIZES)

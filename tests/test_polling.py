@@ -389,10 +389,11 @@ def test_export_triggers_share_calls_and_decide_as_before(emu: Emu) -> None:
     assert by_name["run-0"]["decision"]["action"] == "fail"
     assert "lacks s3:PutObject" in by_name["run-0"]["decision"]["reason"]
     for name in running[1:] + complete:
-        assert by_name[name]["decision"] == {
-            "action": "done",
-            "reason": f"Export task {name} is complete",
-        }
+        decision = by_name[name]["decision"]
+        assert decision["action"] == "done"
+        assert decision["reason"].startswith(f"Export task {name} is complete: ")
+        assert decision["reason"].endswith(" GB verified")
+        assert by_name[name]["description"]["Tables"]["Clean"] is True
         assert by_name[name]["description"]["S3Uri"] == f"s3://rds-exports/nightly/{name}/"
     for name in missing:
         assert by_name[name]["decision"]["action"] == "skip"

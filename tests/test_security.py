@@ -32,6 +32,12 @@ START_EXPORT_KMS_ACTIONS = ("kms:CreateGrant", "kms:DescribeKey")
 GRANT_ONLY_FOR_AN_AWS_SERVICE = {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 # The caller also passes the export role to RDS.
 PASS_THE_EXPORT_ROLE = {"iam:PassRole"}
+# Table verification reads the export's metadata files: the IAM action each S3 API call
+# needs ("ListObjectsV2 ... you must have the s3:ListBucket permission", S3 API Reference;
+# GetObject needs s3:GetObject), and kms:Decrypt for objects encrypted with the export key
+# (SSE-KMS: "you need kms:Decrypt permission" to GET them, S3 user guide).
+S3_ACTIONS_OF_CALLS = {"ListObjectsV2": "s3:ListBucket", "GetObject": "s3:GetObject"}
+READ_ENCRYPTED_OUTPUT = "kms:Decrypt"
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["reschedule", "deferrable"])
@@ -75,6 +81,20 @@ def rds_actions_called_by_the_package() -> set[str]:
     return {f"rds:{api}" for api in used}
 
 
+def s3_actions_called_by_the_package() -> set[str]:
+    """The IAM actions of every S3 API operation whose botocore method the package uses."""
+    client = boto3.client("s3", region_name="us-east-1")
+    source = "\n".join(path.read_text() for path in (REPO / "airflow_rds_export").glob("*.py"))
+    used = {
+        api
+        for method, api in client.meta.method_to_api_mapping.items()
+        if re.search(rf"\b{re.escape(method)}\(", source)
+    }
+    unknown = used - set(S3_ACTIONS_OF_CALLS)
+    assert not unknown, f"S3 calls without a documented IAM action: {unknown}"
+    return {S3_ACTIONS_OF_CALLS[api] for api in used}
+
+
 def documented_statements() -> list[dict]:
     """The statements of the connection identity's policy in the README's real-AWS section."""
     readme = (REPO / "README.md").read_text()
@@ -109,8 +129,11 @@ def test_documented_policy_grants_exactly_what_the_code_calls() -> None:
     policy = documented_policy()
     assert policy.pop("RdsExportCalls") == called
     assert policy.pop("PassTheExportRole") == PASS_THE_EXPORT_ROLE
-    # Whatever is left is the key: exactly what StartExportTask asks of its caller, no more.
-    assert set().union(*policy.values()) == set(START_EXPORT_KMS_ACTIONS)
+    s3_read = policy.pop("ListTheExportFolders") | policy.pop("ReadTheExportMetadata")
+    assert s3_read == s3_actions_called_by_the_package() == {"s3:ListBucket", "s3:GetObject"}
+    # Whatever is left is the key: exactly what StartExportTask asks of its caller, and
+    # decrypting the export's output to verify it; no more.
+    assert set().union(*policy.values()) == {*START_EXPORT_KMS_ACTIONS, READ_ENCRYPTED_OUTPUT}
 
 
 def test_the_kms_action_list_is_the_one_aws_documents() -> None:

@@ -262,3 +262,115 @@ def test_export_wait_started_and_ended_in_the_triggerer(
     assert "running trigger in line" in result.stdout
     assert "Export task orders-3 is complete" in result.stdout
     assert result.reschedules("wait") == 0
+
+
+# --- The Amazon provider's names: RdsSnapshotExistenceSensor, RdsExportTaskExistenceSensor --
+
+
+def test_export_existence_sensor_waits_for_existence_as_the_official_one(
+    world: ExportWorld, run_dag: RunDag
+) -> None:
+    """Official defaults: any status but FAILED ends the wait, so an export still
+    STARTING is enough; a missing one keeps the wait going (poke mode, as there)."""
+    world.control.pace_export("orders-4", starting_polls=50)
+    _start_export(world, "orders-4")
+    result = run_dag(
+        dag(
+            "export_exists",
+            'RdsExportTaskExistenceSensor(task_id="exists", export_task_identifier="orders-4",'
+            ' poke_interval=1, hook_params={"region_name": "us-east-1"})\n'
+            'RdsExportTaskExistenceSensor(task_id="absent", export_task_identifier="orders-9",'
+            " poke_interval=0.5, timeout=2)",
+        ),
+        "export_exists",
+        env=world.env,
+    )
+    assert result.task_states["exists"] == "success"
+    assert result.xcom("exists")["Status"].upper() == "STARTING"
+    assert result.reschedules("exists") == 0
+    assert result.task_states["absent"] == "failed"
+    assert result.reschedules("absent") == 0  # poke mode: the official default
+    assert "Sensor has timed out" in result.log("absent")
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_export_existence_sensor_fails_on_failed_with_the_cause(
+    world: ExportWorld, run_dag: RunDag, deferrable: bool
+) -> None:
+    world.control.fail_export("orders-5", cause="The IAM role lacks s3:PutObject", after_polls=1)
+    _start_export(world, "orders-5")
+    result = run_dag(
+        dag(
+            "export_exists_failed",
+            'RdsExportTaskExistenceSensor(task_id="exists", export_task_identifier="orders-5",'
+            f' target_statuses=["complete"], poke_interval=0.5, deferrable={deferrable})',
+        ),
+        "export_exists_failed",
+        env=world.env,
+    )
+    assert result.task_states["exists"] == "failed"
+    assert "AWS reports status FAILED (The IAM role lacks s3:PutObject)" in result.log("exists")
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_snapshot_existence_sensor_soft_fail_skips_a_broken_snapshot(
+    world: ExportWorld, run_dag: RunDag, deferrable: bool
+) -> None:
+    """``soft_fail`` keeps its official meaning on every path: a failure becomes a skip."""
+    world.control.create_db_snapshot("orders-gone", db_instance_identifier="orders")
+    world.control.set_snapshot_status("orders-gone", "failed")
+    result = run_dag(
+        dag(
+            "snapshot_exists_soft",
+            'RdsSnapshotExistenceSensor(task_id="exists", db_type="instance",'
+            ' db_snapshot_identifier="orders-gone", target_statuses=["available"],'
+            f" soft_fail=True, poke_interval=0.5, deferrable={deferrable})",
+        ),
+        "snapshot_exists_soft",
+        env=world.env,
+    )
+    assert result.task_states["exists"] == "skipped"
+    assert "AWS reports status 'failed'" in result.log("exists")
+
+
+def test_snapshot_existence_sensor_accepts_other_target_statuses(
+    world: ExportWorld, run_dag: RunDag
+) -> None:
+    world.control.create_db_snapshot(
+        "orders-soon", db_instance_identifier="orders", ready_after_polls=50
+    )
+    result = run_dag(
+        dag(
+            "snapshot_exists_creating",
+            'RdsSnapshotExistenceSensor(task_id="exists", db_type="instance",'
+            ' db_snapshot_identifier="orders-soon", target_statuses=["creating", "available"],'
+            " poke_interval=0.5)",
+        ),
+        "snapshot_exists_creating",
+        env=world.env,
+    )
+    assert result.task_states["exists"] == "success"
+    assert result.xcom("exists")["Status"] == "creating"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ('db_type="database", db_snapshot_identifier="s"', "db_type='database' is invalid"),
+        (
+            'db_type="instance", db_snapshot_identifier="s", target_statuses=["ready"]',
+            "unknown status 'ready'",
+        ),
+        (
+            'db_type="instance", db_snapshot_identifier="s", hook_params={"retries": 3}',
+            "hook_params={'retries': 3} is invalid: unknown key(s) ['retries']",
+        ),
+    ],
+)
+def test_official_sensor_arguments_are_checked_when_the_dag_is_parsed(
+    dag_import_errors: Callable[..., str], arguments: str, message: str
+) -> None:
+    errors = dag_import_errors(
+        dag("snapshot_exists_bad", f'RdsSnapshotExistenceSensor(task_id="x", {arguments})')
+    )
+    assert message in errors

@@ -245,7 +245,9 @@ def test_export_complete_yields_done_with_s3_uri(emu: Emu) -> None:
     event = run_trigger(export_trigger("orders-2024-01-01"))
     action, reason, description = decision_of(event)
     assert action == "done"
-    assert reason == "Export task orders-2024-01-01 is complete"
+    assert reason.startswith("Export task orders-2024-01-01 is complete: ")
+    assert reason.endswith(" GB verified")
+    assert description["Tables"]["Failed"] == []
     assert description["Status"].lower() == "complete"
     assert description["S3Uri"] == f"s3://{BUCKET}/{PREFIX}/orders-2024-01-01/"
     assert emu.control.calls()["DescribeExportTasks"] == 4  # STARTING, 2 x IN_PROGRESS, done

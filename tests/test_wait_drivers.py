@@ -135,6 +135,12 @@ def _completed_export(scene: Scene) -> None:
     scene.export(starting_polls=0, in_progress_polls=0)
 
 
+def _export_with_a_failed_table(scene: Scene) -> None:
+    scene.control.set_source_tables("orders", ["orders.public.orders", "orders.public.items"])
+    scene.control.fail_source_tables("orders", ["orders.public.items"], reason="Row too large")
+    _completed_export(scene)
+
+
 def _nothing(scene: Scene) -> None:
     return None
 
@@ -166,7 +172,13 @@ CASES: dict[str, Case] = {
         "wait",
         "is IN_PROGRESS; waiting",
     ),
-    "export-complete": Case("export", _completed_export, "done", "complete"),
+    "export-complete": Case("export", _completed_export, "done", "GB verified"),
+    "export-table-failed": Case(
+        "export",
+        _export_with_a_failed_table,
+        "fail",
+        "orders.public.items failed (status 'FAILED': Row too large)",
+    ),
     "export-failed": Case("export", _failed, "fail", "FAILED (The IAM role cannot write"),
     "export-canceled": Case("export", _canceled, "fail", "status CANCELED"),
     "export-missing": Case("export", _nothing, "wait", "does not exist"),

@@ -19,6 +19,8 @@ patched                            what changes
 ``(cluster_)snapshots``
 ``RDSBackend.start_export_task``   AWS validation (identifier, ExportOnly, prefix, source,
                                    bucket, role, KMS key, limits), :class:`EmulatedExportTask`
+                                   (which, on reaching ``COMPLETE``, writes what RDS writes
+                                   to S3: see :mod:`.export_output`)
 ``RDSBackend.cancel_export_task``  ``CANCELING`` -> ``CANCELED``; errors as AWS sends them
 ``RDSBackend.describe_export_``    filters (no polling: the response layer polls)
 ``tasks``
@@ -35,11 +37,18 @@ it reports by exactly one :meth:`Progress.poll`, then sets plain attributes that
 serializer reads (so reading ``.status`` several times while rendering changes nothing).
 
 The emulator's settings live in one process-wide :data:`STATE`, like moto's backends.
+
+What an export exports: the tables of its source (:func:`tables_of_source`; a default set per
+engine unless a test sets them, see :func:`.export_output.default_tables`), as they are
+when StartExportTask is called, narrowed by ``ExportOnly``. Only an export that reaches
+``COMPLETE`` writes to S3 (data objects and metadata, at once, when the status turns);
+``FAILED`` and ``CANCELED`` exports write nothing.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import re
 import threading
 import time
@@ -71,6 +80,18 @@ from .errors import (
     KMSKeyNotAccessibleFault,
     UnmodelledRdsError,
 )
+from .export_output import (
+    ExportOutput,
+    ExportTable,
+    OutputFault,
+    database_name,
+    default_tables,
+    exported_size_gb,
+    is_mysql_engine,
+    select_tables,
+    skipped_tables_warning,
+    write_export_output,
+)
 from .faults import (
     CallLog,
     FaultInjector,
@@ -94,14 +115,17 @@ __all__ = [
     "EmulatedExportTask",
     "EmulatorState",
     "ExportPacing",
+    "ExportSource",
     "PendingFailure",
     "StatusOverride",
+    "describe_export_source",
     "install",
     "normalize_export_task_identifier",
     "pin_cluster_status",
     "poll_snapshot",
     "refresh_snapshot",
     "set_snapshot_progress",
+    "tables_of_source",
     "uninstall",
     "validate_export_task_identifier",
 ]
@@ -153,7 +177,6 @@ _EXPORT_ONLY_PART_RE = re.compile(r"^[A-Za-z0-9_$\-]+$")
 _DESCRIBE_FILTERS = frozenset({"export-task-identifier", "s3-bucket", "source-arn", "status"})
 _PROGRESS_ATTR = "_rds_emulator_progress"
 _PINNED_STATUS_ATTR = "_rds_emulator_pinned_status"
-_DEFAULT_EXPORT_SIZE_GB = 20
 
 
 # --------------------------------------------------------------------------- state
@@ -235,9 +258,15 @@ class EmulatorState:
     faults: FaultInjector = field(default_factory=FaultInjector)
     calls: CallLog = field(default_factory=CallLog)
     hang_mode: Literal["sleep", "timeout"] = "timeout"
+    #: Tables set for a source, by :attr:`ExportSource.key`.
+    source_tables: dict[tuple[str, str], tuple[ExportTable, ...]] = field(default_factory=dict)
+    #: ``WarningMessage`` set for exports not started yet, by identifier.
+    pending_warnings: dict[str, str | None] = field(default_factory=dict)
+    #: Output faults registered for exports not started yet, by identifier.
+    pending_output_faults: dict[str, list[OutputFault]] = field(default_factory=dict)
 
     def reset(self) -> None:
-        """Forget pacing, pending failures, faults and counts (not ``hang_mode``)."""
+        """Forget pacing, pending failures, tables, faults and counts (not ``hang_mode``)."""
         with self.lock:
             self.export_pacing = ExportPacing()
             self.snapshot_creating = Stage("creating", polls=0)
@@ -246,6 +275,9 @@ class EmulatorState:
             self.status_overrides.clear()
             self.faults.clear()
             self.calls.reset()
+            self.source_tables.clear()
+            self.pending_warnings.clear()
+            self.pending_output_faults.clear()
 
     def pacing_for(self, export_task_identifier: str) -> ExportPacing:
         key = normalize_export_task_identifier(export_task_identifier)
@@ -345,6 +377,75 @@ def _pinnable_cluster_status(original: property) -> property:
     return property(get_status, set_status, doc=original.__doc__)
 
 
+# ------------------------------------------------------------------ export sources
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """What the emulator needs to know about a source's data: its tables' home and engine.
+
+    ``kind`` is ``snapshot``, ``cluster-snapshot``, ``cluster`` or ``instance``; ``parent``
+    is the key of the instance or cluster a snapshot was taken of (whose tables it holds
+    unless its own are set).
+    """
+
+    kind: str
+    identifier: str
+    engine: str
+    database: str
+    parent: tuple[str, str] | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.identifier.lower())
+
+    @property
+    def mysql(self) -> bool:
+        return is_mysql_engine(self.engine)
+
+
+def describe_export_source(resource: Any) -> ExportSource:
+    """The :class:`ExportSource` of a DB snapshot, cluster snapshot, cluster or instance."""
+    if isinstance(resource, DBSnapshot):
+        instance = str(resource.db_instance_identifier)
+        db_name = getattr(resource.database, "db_name", None)
+        return ExportSource(
+            "snapshot",
+            str(resource.db_snapshot_identifier),
+            str(resource.engine),
+            database_name(db_name, instance),
+            ("instance", instance.lower()),
+        )
+    if isinstance(resource, DBClusterSnapshot):
+        cluster = str(resource.db_cluster_identifier)
+        db_name = getattr(resource.cluster, "database_name", None)
+        return ExportSource(
+            "cluster-snapshot",
+            str(resource.db_cluster_snapshot_identifier),
+            str(resource.engine),
+            database_name(db_name, cluster),
+            ("cluster", cluster.lower()),
+        )
+    if isinstance(resource, DBCluster):
+        cluster = str(resource.db_cluster_identifier)
+        return ExportSource(
+            "cluster", cluster, str(resource.engine), database_name(resource.database_name, cluster)
+        )
+    instance = str(resource.db_instance_identifier)
+    return ExportSource(
+        "instance", instance, str(resource.engine), database_name(resource.db_name, instance)
+    )
+
+
+def tables_of_source(source: ExportSource) -> tuple[ExportTable, ...]:
+    """The tables of ``source``: set for it, else for its parent, else the defaults."""
+    with STATE.lock:
+        for key in (source.key, source.parent):
+            if key is not None and key in STATE.source_tables:
+                return STATE.source_tables[key]
+    return default_tables(source.engine, source.database)
+
+
 # ---------------------------------------------------------------------- export task
 
 
@@ -354,6 +455,11 @@ class EmulatedExportTask(ExportTask):
     ``STARTING`` -> ``IN_PROGRESS`` (``PercentProgress`` and ``TotalExtractedDataInGB``
     rising) -> ``COMPLETE``; or ``CANCELING`` -> ``CANCELED`` after a cancel; or
     ``FAILED`` with ``FailureCause``. Statuses are upper case, as AWS returns them.
+
+    ``tables`` are what it exports (already narrowed by ``ExportOnly``); on reaching
+    ``COMPLETE`` it writes them and their metadata to S3 (:meth:`_complete`), with the
+    ``output_faults`` applied. ``TotalExtractedDataInGB`` rises to the sum of the tables'
+    ``sizeGB``, rounded down (the API field is an integer).
     """
 
     def __init__(
@@ -363,6 +469,10 @@ class EmulatedExportTask(ExportTask):
         kwargs: dict[str, Any],
         pacing: ExportPacing,
         failure: PendingFailure | None = None,
+        *,
+        tables: tuple[ExportTable, ...] = (),
+        warning_message: str | None = None,
+        output_faults: list[OutputFault] | None = None,
     ) -> None:
         # moto's ExportTask only reads the source's type; a live cluster works as well.
         super().__init__(backend, source, kwargs)  # type: ignore[arg-type]
@@ -382,12 +492,16 @@ class EmulatedExportTask(ExportTask):
         self.task_start_time = utcnow()
         self.task_end_time: datetime | None = None
         self.failure_cause: str | None = None
-        self.warning_message: str | None = None
+        self.warning_message: str | None = warning_message
         self.percent_progress = 0
         self.total_extracted_data_in_gb = 0
-        self._size_gb = max(
-            int(getattr(source, "allocated_storage", 0) or 0), _DEFAULT_EXPORT_SIZE_GB
-        )
+        self.export_source = describe_export_source(source)
+        self.tables = tuple(tables)
+        self.output_faults: list[OutputFault] = list(output_faults or [])
+        #: The keys written to S3 on completion (``None``: nothing written yet).
+        self.output_keys: list[str] | None = None
+        self._explicit_warning = warning_message is not None
+        self._size_gb = exported_size_gb(self.tables)
         self._fail_after_polls: int | None = None
         self._fail_at: float | None = None
         self._fail_cause = ""
@@ -462,15 +576,23 @@ class EmulatedExportTask(ExportTask):
             self.progress.replace([pacing.canceling, Stage("CANCELED")])
         self._sync()
 
+    def set_warning_message(self, message: str | None) -> None:
+        """Report ``message`` as ``WarningMessage``; ``None``: what the export itself says."""
+        self._explicit_warning = message is not None
+        if message is None and self.output_keys is not None:
+            message = skipped_tables_warning(self.tables)
+        self.warning_message = message
+
     def _sync(self) -> None:
         status = self.progress.status
         if status == "IN_PROGRESS" and self._broken_prefix:
-            self.progress.replace([Stage("FAILED")])
-            self.failure_cause = (
+            self._fail_now(
                 f"The export could not write to S3Prefix {self.s3_prefix!r}: "
                 "a prefix must not end with '/'."
             )
             status = "FAILED"
+        if status == "COMPLETE" and self.output_keys is None:
+            status = self._complete()
         self.status = status
         if status == "STARTING":
             self.percent_progress = 0
@@ -478,9 +600,59 @@ class EmulatedExportTask(ExportTask):
             self.percent_progress = max(1, int(100 * self.progress.fraction()))
         elif status == "COMPLETE":
             self.percent_progress = 100
-        self.total_extracted_data_in_gb = self._size_gb * self.percent_progress // 100
+        # round() first: 3 GB * 100 / 100 must not floor to 2 through float error.
+        extracted = round(self._size_gb * self.percent_progress / 100, 6)
+        self.total_extracted_data_in_gb = math.floor(extracted)
         if status in {"COMPLETE", "FAILED", "CANCELED"} and self.task_end_time is None:
             self.task_end_time = utcnow()
+
+    def _fail_now(self, cause: str) -> None:
+        self.progress.replace([Stage("FAILED")])
+        self.failure_cause = cause
+
+    def _complete(self) -> str:
+        """Write the export's output; the status it ends in (``FAILED`` if the bucket is gone).
+
+        ASSUMPTION: AWS does not document what a deleted bucket does to a running export;
+        the emulator fails it with its own ``FailureCause`` wording.
+        """
+        from moto.s3.exceptions import MissingBucket
+        from moto.s3.models import s3_backends
+
+        if self.task_end_time is None:
+            self.task_end_time = utcnow()
+        s3 = s3_backends[self.backend.account_id][self.backend.partition]
+        try:
+            self.output_keys = write_export_output(s3, self.output())
+        except MissingBucket:
+            self.output_keys = []
+            self._fail_now(
+                f"The export could not write to S3 bucket {self.s3_bucket}: "
+                "the bucket does not exist."
+            )
+            return "FAILED"
+        if not self._explicit_warning:
+            self.warning_message = skipped_tables_warning(self.tables)
+        return "COMPLETE"
+
+    def output(self) -> ExportOutput:
+        """What this export writes (its times as they are now)."""
+        return ExportOutput(
+            export_task_identifier=str(self.export_task_identifier),
+            source_arn=str(self.source_arn),
+            export_only=tuple(self.export_only),
+            snapshot_time=self.snapshot_time,
+            task_start_time=self.task_start_time,
+            task_end_time=self.task_end_time or utcnow(),
+            s3_bucket=str(self.s3_bucket),
+            s3_prefix=self.s3_prefix,
+            iam_role_arn=str(self.iam_role_arn),
+            kms_key_id=str(self.kms_key_id),
+            database=self.export_source.database,
+            mysql=self.export_source.mysql,
+            tables=self.tables,
+            faults=tuple(self.output_faults),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The task as DescribeExportTasks reports it (JSON-friendly: ISO datetimes)."""
@@ -708,12 +880,20 @@ def _start_export_task(self: RDSBackend, kwargs: dict[str, Any]) -> ExportTask:
         _check_bucket(self, str(kwargs.get("s3_bucket_name") or ""))
         _check_role(self, str(kwargs.get("iam_role_arn") or ""))
         _check_kms_key(self, str(kwargs.get("kms_key_id") or ""))
+        export_source = describe_export_source(source)
         task = EmulatedExportTask(
             self,
             source,
             kwargs,
             STATE.pacing_for(identifier),
             STATE.pending_failures.pop(identifier, None),
+            tables=select_tables(
+                tables_of_source(export_source),
+                kwargs.get("export_only") or [],
+                mysql=export_source.mysql,
+            ),
+            warning_message=STATE.pending_warnings.pop(identifier, None),
+            output_faults=STATE.pending_output_faults.pop(identifier, None),
         )
         self.export_tasks[identifier] = task
         return task

@@ -25,14 +25,27 @@ from moto.rds.models import DBCluster, DBClusterSnapshot, DBSnapshot, RDSBackend
 from .backend import (
     STATE,
     EmulatedExportTask,
+    ExportSource,
     PendingFailure,
     StatusOverride,
+    describe_export_source,
     normalize_export_task_identifier,
     pin_cluster_status,
     set_snapshot_progress,
     snapshot_stages,
+    tables_of_source,
 )
 from .errors import EmulatorControlError
+from .export_output import (
+    DEFAULT_FAIL_REASON,
+    DEFAULT_SKIP_REASON,
+    DEFAULT_WARNING,
+    ExportTable,
+    OutputFault,
+    format_warning_message,
+    parse_table_name,
+    table_from_spec,
+)
 from .faults import FaultRule
 from .pacing import Stage
 
@@ -57,6 +70,13 @@ CONTROL_METHODS: tuple[str, ...] = (
     "fail_export",
     "set_export_status_override",
     "clear_export_status_override",
+    "set_source_tables",
+    "source_tables",
+    "fail_source_tables",
+    "skip_source_tables",
+    "warn_source_tables",
+    "set_export_warning_message",
+    "break_export_output",
     "throttle",
     "server_error",
     "refuse",
@@ -182,12 +202,15 @@ class EmulatorControl:
         engine: str = "postgres",
         allocated_storage: int = 20,
         initial_automated_snapshot: bool = False,
+        db_name: str | None = None,
     ) -> dict[str, Any]:
         """Create an ``available`` DB instance.
 
         moto takes an automated snapshot stamped "now" when an instance is created; it is
         removed unless ``initial_automated_snapshot`` is true, so a test decides every
-        automated snapshot (and its time) itself.
+        automated snapshot (and its time) itself. ``db_name`` (``DBName``) names the
+        database its exports hold; without it, the instance identifier does (see
+        :meth:`source_tables`).
         """
         before = set(self._rds.database_snapshots)
         database = self._rds.create_db_instance(
@@ -198,6 +221,7 @@ class EmulatorControl:
                 "allocated_storage": allocated_storage,
                 "master_username": "emulator",
                 "master_user_password": "emulator-password",
+                "db_name": db_name,
             }
         )
         if not initial_automated_snapshot:
@@ -218,8 +242,10 @@ class EmulatorControl:
         db_cluster_identifier: str,
         engine: str = "aurora-postgresql",
         initial_automated_snapshot: bool = False,
+        db_name: str | None = None,
     ) -> dict[str, Any]:
-        """Create an ``available`` DB cluster (see :meth:`create_db_instance` on snapshots)."""
+        """Create an ``available`` DB cluster (see :meth:`create_db_instance` on snapshots
+        and ``db_name``, the cluster's ``DatabaseName``)."""
         before = set(self._rds.cluster_snapshots)
         cluster = self._rds.create_db_cluster(
             {
@@ -227,6 +253,7 @@ class EmulatorControl:
                 "engine": engine,
                 "master_username": "emulator",
                 "master_user_password": "emulator-password",
+                "database_name": db_name,
             }
         )
         if not initial_automated_snapshot:
@@ -482,6 +509,144 @@ class EmulatorControl:
             key = normalize_export_task_identifier(export_task_identifier)
             STATE.status_overrides.pop(key, None)
 
+    # ------------------------------------------------------- export output
+
+    @_control_errors
+    def set_source_tables(
+        self, source_identifier: str, tables: list[str | dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Set the tables a source holds, for exports started from now on.
+
+        ``source_identifier``: a DB snapshot, DB cluster snapshot, DB cluster or DB
+        instance, by identifier or ARN (looked up in that order). Tables set for an
+        instance or cluster are those of its snapshots, unless a snapshot has its own.
+
+        ``tables``: names (1 GB, ``COMPLETE``) or objects ``{"name", "size_gb" (1.0),
+        "status" ("COMPLETE"), "warning_message" (None)}``. A name is
+        ``database.schema.table`` or ``database.table`` (PostgreSQL: schema ``public``;
+        MySQL: the schema is the database). ``status`` ``FAILED`` (``warning_message`` the
+        reason), ``SKIPPED`` (the reason), ``COMPLETE`` (an optional warning) or any other
+        string, written as the table's status. Only ``COMPLETE`` tables get data and count
+        in ``sizeGB`` / ``TotalExtractedDataInGB``.
+
+        An export takes its source's tables when it starts (then narrows them by
+        ``ExportOnly``). Returns the tables as :meth:`source_tables` does.
+        """
+        source = self._table_source(source_identifier)
+        resolved = tuple(table_from_spec(spec, mysql=source.mysql) for spec in tables)
+        targets = [t.target for t in resolved]
+        duplicates = sorted({t for t in targets if targets.count(t) > 1})
+        if duplicates:
+            raise EmulatorControlError(f"tables named twice: {duplicates}")
+        with STATE.lock:
+            STATE.source_tables[source.key] = resolved
+        return [t.to_dict() for t in resolved]
+
+    @_control_errors
+    def source_tables(self, source_identifier: str) -> list[dict[str, Any]]:
+        """The tables an export of the source would export (before ``ExportOnly``).
+
+        Each ``{"name": "db.schema.table", "size_gb", "status", "warning_message"}``.
+        Unless set (:meth:`set_source_tables`), four tables in the source's database
+        (its ``DBName``, else its instance or cluster identifier with ``-`` as ``_``):
+        ``public.orders`` 10 GB, ``public.customers`` 4, ``public.order_items`` 3,
+        ``audit.events`` 3; a MySQL or MariaDB database has them without schemas
+        (``db.db.orders``, as it exports them under ``db/db.orders/``).
+        """
+        return [t.to_dict() for t in tables_of_source(self._table_source(source_identifier))]
+
+    @_control_errors
+    def fail_source_tables(
+        self, source_identifier: str, tables: list[str], reason: str = DEFAULT_FAIL_REASON
+    ) -> list[dict[str, Any]]:
+        """Make the named tables of a source fail in its exports (the export stays COMPLETE).
+
+        They are listed in ``export_tables_info`` with ``"status": "FAILED"`` and
+        ``"warningMessage": reason``, ``sizeGB`` 0, and get no data. Names as in
+        :meth:`set_source_tables`; each must be one of :meth:`source_tables`. Returns
+        the source's tables.
+        """
+        return self._restatus(source_identifier, tables, "FAILED", reason)
+
+    @_control_errors
+    def skip_source_tables(
+        self, source_identifier: str, tables: list[str], reason: str = DEFAULT_SKIP_REASON
+    ) -> list[dict[str, Any]]:
+        """Make exports skip the named tables of a source (the export stays COMPLETE).
+
+        A skipped table gets no data and no ``perTableStatus`` entry; the task's
+        ``WarningMessage`` names it: ``{"skippedTables":[{"target":"db.schema.table",
+        "reason":reason}],"skippedObjectives":[],"general":[]}`` (unless a test set the
+        message, :meth:`set_export_warning_message`). Returns the source's tables.
+        """
+        return self._restatus(source_identifier, tables, "SKIPPED", reason)
+
+    @_control_errors
+    def warn_source_tables(
+        self, source_identifier: str, tables: list[str], message: str = DEFAULT_WARNING
+    ) -> list[dict[str, Any]]:
+        """Give the named tables of a source a warning: exported (``COMPLETE``, with
+        data), with ``"warningMessage": message`` in their ``perTableStatus`` entry."""
+        return self._restatus(source_identifier, tables, "COMPLETE", message)
+
+    @_control_errors
+    def set_export_warning_message(
+        self, export_task_identifier: str, message: str | dict[str, Any] | None
+    ) -> None:
+        """Make DescribeExportTasks report ``message`` as the export's ``WarningMessage``.
+
+        Text as given, or an object as compact JSON, e.g. the form the RDS user guide
+        shows: ``{"skippedTables": [], "skippedObjectives": [], "general": [{"reason":
+        "FAILED_TO_EXTRACT_TABLES_LIST_FOR_DATABASE"}]}``. Reported from now on (from
+        StartExportTask on if registered before the task exists), in place of what the
+        export itself says (the skipped tables, once COMPLETE). ``None`` goes back to that.
+        """
+        text = format_warning_message(message)
+        key = normalize_export_task_identifier(export_task_identifier)
+        with STATE.lock:
+            task = self._rds.export_tasks.get(key)
+            if isinstance(task, EmulatedExportTask):
+                task.set_warning_message(text)
+            else:
+                STATE.pending_warnings[key] = text
+
+    @_control_errors
+    def break_export_output(
+        self, export_task_identifier: str, fault: str, status: str | None = None
+    ) -> None:
+        """Make the export write broken output when it completes (it still says COMPLETE).
+
+        ``fault`` (several may be combined, one call each):
+
+        * ``"truncated_json"``: every metadata file cut to half its bytes;
+        * ``"wrong_types"``: valid JSON with wrong types (``status`` a list, ``sizeGB`` and
+          ``percentProgress`` strings, ``target`` an object, ``tableStatistics`` a string,
+          ``null`` and a string among the ``perTableStatus`` entries);
+        * ``"unknown_status"``: every table's status is ``status`` (default
+          ``"NOT_A_STATUS"``);
+        * ``"no_tables_files"``: no ``export_tables_info_*`` file;
+        * ``"extra_tables_file"``: one more tables file, ``_from_{n+1}_to_{n+1}``, listing
+          a COMPLETE table ``{db}.{schema}.emulator_extra_table`` that has no data;
+        * ``"no_export_info"``: no ``export_info_*`` file;
+        * ``"no_objects"``: nothing at all under the export's prefix;
+        * ``"missing_data"``: the first COMPLETE table's data object is not written.
+
+        Registered before the task exists, it applies from StartExportTask on. A task
+        that has already finished is an error (its output is written).
+        """
+        output_fault = OutputFault(fault, status)
+        key = normalize_export_task_identifier(export_task_identifier)
+        with STATE.lock:
+            task = self._rds.export_tasks.get(key)
+            if task is None:
+                STATE.pending_output_faults.setdefault(key, []).append(output_fault)
+                return
+            if not isinstance(task, EmulatedExportTask) or not task.is_active:
+                raise EmulatorControlError(
+                    f"export {export_task_identifier!r} is {task.status}; its output is final"
+                )
+            task.output_faults.append(output_fault)
+
     @_control_errors
     def export_tasks(self) -> list[dict[str, Any]]:
         """Every export task of this Region, as DescribeExportTasks shows it.
@@ -607,6 +772,50 @@ class EmulatorControl:
             STATE.reset()
 
     # ------------------------------------------------------------- helpers
+
+    def _table_source(self, identifier: str) -> ExportSource:
+        """The source ``identifier`` names: snapshot, cluster snapshot, cluster, instance."""
+        rds = self._rds
+        pools: list[tuple[str, Any]] = [
+            ("snapshot", rds.database_snapshots),
+            ("cluster-snapshot", rds.cluster_snapshots),
+            ("cluster", rds.clusters),
+            ("db", rds.databases),
+        ]
+        name = identifier
+        if identifier.startswith("arn:"):
+            parts = identifier.split(":", 6)
+            if len(parts) != 7:
+                raise EmulatorControlError(f"not an RDS ARN: {identifier!r}")
+            pools = [pool for pool in pools if pool[0] == parts[5]]
+            name = parts[6]
+        with STATE.lock:
+            for _, pool in pools:
+                resource = pool.get(name) or pool.get(name.lower())
+                if resource is not None:
+                    return describe_export_source(resource)
+        raise EmulatorControlError(
+            f"no DB snapshot, cluster snapshot, cluster or instance named {identifier!r}"
+        )
+
+    def _restatus(
+        self, source_identifier: str, names: list[str], status: str, message: str
+    ) -> list[dict[str, Any]]:
+        source = self._table_source(source_identifier)
+        with STATE.lock:
+            tables = list(tables_of_source(source))
+            by_target = {t.target: index for index, t in enumerate(tables)}
+            for name in names:
+                target = ".".join(parse_table_name(name, mysql=source.mysql))
+                if target not in by_target:
+                    raise EmulatorControlError(
+                        f"{source_identifier!r} has no table {name!r}; it has {sorted(by_target)}"
+                    )
+                index = by_target[target]
+                tables[index] = tables[index].with_status(status, message)
+            resolved: tuple[ExportTable, ...] = tuple(tables)
+            STATE.source_tables[source.key] = resolved
+        return [t.to_dict() for t in resolved]
 
     def _pace_snapshot(
         self,

@@ -1,0 +1,208 @@
+"""Verify a COMPLETE export table by table: read what it reports, then judge it.
+
+AWS reports an export COMPLETE even when tables were skipped or failed. After COMPLETE, a
+wait reads the task's ``WarningMessage`` and the metadata files the export wrote at the top
+of its folder (one ``ListObjectsV2`` page, then one ``GetObject`` per metadata file),
+parses them tolerantly (:mod:`airflow_rds_export.export_metadata`) and judges them
+(:func:`~airflow_rds_export.decisions.table_verdict`,
+:func:`~airflow_rds_export.decisions.decide_tables`). Reading S3 is the only I/O here,
+blocking on a worker or async in the triggerer; everything else is shared.
+
+Unreadable metadata never fails a task: a denied or failed read is one warning naming the
+object and the permission to grant, and the WarningMessage alone decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
+
+from airflow_rds_export.decisions import (
+    Decision,
+    TablesVerdict,
+    decide_tables,
+    describe_unreadable_metadata,
+    is_access_denied,
+    table_verdict,
+)
+from airflow_rds_export.errors import AwsError
+from airflow_rds_export.export_metadata import (
+    merge_tables_info,
+    metadata_keys,
+    parse_export_info,
+    parse_warning_message,
+)
+
+if TYPE_CHECKING:
+    from airflow_rds_export.hooks import RdsExportHook
+
+__all__ = ["MetadataRead", "Verification", "export_folder", "verify", "verify_async"]
+
+
+class MetadataRead(NamedTuple):
+    """What could be read of an export's metadata: the bodies by key (None: unreadable),
+    the export_info key (None: not listed), and one warning per failed S3 call."""
+
+    documents: dict[str, bytes | None]
+    info_key: str | None
+    tables_keys: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+class Verification(NamedTuple):
+    """A verified export: the decision, the description with ``Tables``, and warnings."""
+
+    decision: Decision
+    description: dict[str, Any]
+    warnings: tuple[str, ...]
+
+    def as_check(self) -> tuple[Decision, dict[str, Any], bool, tuple[str, ...]]:
+        """The fields of a :class:`~airflow_rds_export.waits.Check` (never transient)."""
+        return self.decision, self.description, False, self.warnings
+
+
+def export_folder(description: Mapping[str, Any]) -> tuple[str, str]:
+    """The export's bucket and folder (``{prefix}/{id}/``, or ``{id}/`` without a prefix)."""
+    prefix = (description.get("S3Prefix") or "").strip("/")
+    identifier = description.get("ExportTaskIdentifier") or ""
+    folder = f"{prefix}/{identifier}/" if prefix else f"{identifier}/"
+    return str(description.get("S3Bucket") or ""), folder
+
+
+def judge_tables(
+    description: Mapping[str, Any],
+    read: MetadataRead,
+    *,
+    expected_tables: Sequence[str],
+    on_table_failure: str,
+) -> Verification:
+    """Judge what was read: the verdict joins the description (``Tables``) and decides."""
+    identifier = str(description.get("ExportTaskIdentifier") or "")
+    bucket, folder = export_folder(description)
+    warning = parse_warning_message(description.get("WarningMessage"))
+    info = None
+    if read.info_key is not None:
+        info = parse_export_info(f"s3://{bucket}/{read.info_key}", read.documents[read.info_key])
+    tables = None
+    if read.tables_keys or read.info_key is not None:
+        tables = merge_tables_info(
+            {f"s3://{bucket}/{key}": read.documents[key] for key in read.tables_keys},
+            folder=f"s3://{bucket}/{folder}",
+        )
+    verdict: TablesVerdict = table_verdict(
+        warning, tables, tuple(expected_tables), export_info=info
+    )
+    decision = decide_tables(verdict, resource=identifier, on_table_failure=on_table_failure)
+    warnings = [*read.warnings, *verdict.notes]
+    if decision.action == "done" and not verdict.clean:  # on_table_failure="warn"
+        warnings.append(decision.reason)
+    return Verification(decision, {**description, "Tables": verdict.to_jsonable()}, tuple(warnings))
+
+
+# --- reading: one sequence of steps, driven blocking or async ------------------------------
+
+#: A read step: ("list", folder) or ("get", key); the driver sends back the result or the
+#: exception the S3 call raised.
+Step = tuple[str, str]
+Reading = Generator[Step, Any, MetadataRead]
+
+
+def _reading(identifier: str, bucket: str, folder: str) -> Reading:
+    """The metadata reads of one export, as steps (the driver makes the calls)."""
+    warnings: list[str] = []
+    listed = yield ("list", folder)
+    if isinstance(listed, Exception):
+        warnings.append(_unreadable("list", bucket, folder, listed))
+        return MetadataRead({}, None, (), tuple(warnings))
+    info_key, tables_keys = metadata_keys(listed, identifier)
+    documents: dict[str, bytes | None] = {}
+    denied = False
+    for key in ([info_key] if info_key else []) + list(tables_keys):
+        # One denied read says it all: the others would be denied too.
+        body = None if denied else (yield ("get", key))
+        if isinstance(body, Exception):
+            warnings.append(_unreadable("get", bucket, key, body))
+            error = AwsError.of(body)
+            denied = is_access_denied(error.code, error.http_status)
+            body = None
+        documents[key] = body
+    return MetadataRead(documents, info_key, tables_keys, tuple(warnings))
+
+
+def _unreadable(action: str, bucket: str, where: str, exc: Exception) -> str:
+    error = AwsError.of(exc)
+    return describe_unreadable_metadata(action, bucket, where, error.code, error.http_status)
+
+
+def _drive(reading: Reading, call: Callable[[Step], Any]) -> MetadataRead:
+    step = next(reading)
+    while True:
+        try:
+            result = call(step)
+        except Exception as exc:
+            result = exc
+        try:
+            step = reading.send(result)
+        except StopIteration as done:
+            return cast(MetadataRead, done.value)
+
+
+async def _drive_async(reading: Reading, call: Callable[[Step], Awaitable[Any]]) -> MetadataRead:
+    step = next(reading)
+    while True:
+        try:
+            result = await call(step)
+        except Exception as exc:
+            result = exc
+        try:
+            step = reading.send(result)
+        except StopIteration as done:
+            return cast(MetadataRead, done.value)
+
+
+def verify(
+    hook: RdsExportHook,
+    description: Mapping[str, Any],
+    *,
+    expected_tables: Sequence[str] = (),
+    on_table_failure: str = "fail",
+) -> Verification:
+    """Read (blocking) and judge a COMPLETE export's tables."""
+    bucket, folder = export_folder(description)
+    client = hook.s3_client()
+
+    def call(step: Step) -> Any:
+        action, where = step
+        if action == "list":
+            return hook.list_export_metadata(client, bucket, where)
+        return hook.read_object(client, bucket, where)
+
+    identifier = str(description.get("ExportTaskIdentifier") or "")
+    read = _drive(_reading(identifier, bucket, folder), call)
+    return judge_tables(
+        description, read, expected_tables=expected_tables, on_table_failure=on_table_failure
+    )
+
+
+async def verify_async(
+    hook: RdsExportHook,
+    description: Mapping[str, Any],
+    *,
+    expected_tables: Sequence[str] = (),
+    on_table_failure: str = "fail",
+) -> Verification:
+    """As :func:`verify`, with aiobotocore (in the triggerer)."""
+    bucket, folder = export_folder(description)
+    identifier = str(description.get("ExportTaskIdentifier") or "")
+    async with await hook.s3_client_async() as client:
+
+        async def call(step: Step) -> Any:
+            action, where = step
+            if action == "list":
+                return await hook.list_export_metadata_async(client, bucket, where)
+            return await hook.read_object_async(client, bucket, where)
+
+        read = await _drive_async(_reading(identifier, bucket, folder), call)
+    return judge_tables(
+        description, read, expected_tables=expected_tables, on_table_failure=on_table_failure
+    )

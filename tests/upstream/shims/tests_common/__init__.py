@@ -1,0 +1,1 @@
+"""Stand-in package for the official provider's tests (see tests/upstream/README.md)."""
