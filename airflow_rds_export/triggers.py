@@ -139,12 +139,21 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
             yield event
 
     async def _wait(self, wait: Wait) -> Check:
-        check = await self._decide(wait)
-        if check.decision.action == "done":
-            check = await wait.conclude_async(check, self.connection.hook())
-        for warning in check.warnings:
-            self.log.warning("%s", warning)
-        return check
+        """Check until decided, then conclude (verify an export's tables); a conclusion
+        AWS was too busy for is tried again after a backoff, from a fresh check."""
+        failures = 0
+        while True:
+            check = await self._decide(wait)
+            if check.decision.action == "done":
+                check = await wait.conclude_async(check, self.connection.hook())
+            for warning in check.warnings:
+                self.log.warning("%s", warning)
+            if not check.transient:
+                return check
+            failures += 1
+            delay = backoff_delay(failures)
+            self.log.warning("%s; trying again in %.1f s", check.decision.reason, delay)
+            await asyncio.sleep(delay)
 
     async def _decide(self, wait: Wait) -> Check:
         shared = wait.shared_request() if SHARED_POLLING else None

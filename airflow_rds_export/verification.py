@@ -21,6 +21,7 @@ from airflow_rds_export.decisions import (
     Decision,
     TablesVerdict,
     decide_tables,
+    decide_transient_error,
     describe_unreadable_metadata,
     is_access_denied,
     table_verdict,
@@ -47,6 +48,8 @@ class MetadataRead(NamedTuple):
     info_key: str | None
     tables_keys: tuple[str, ...]
     warnings: tuple[str, ...]
+    #: S3 throttled, answered 5xx or could not be reached: verify again later.
+    busy: str | None = None
 
 
 class Verification(NamedTuple):
@@ -55,10 +58,11 @@ class Verification(NamedTuple):
     decision: Decision
     description: dict[str, Any]
     warnings: tuple[str, ...]
+    transient: bool = False
 
     def as_check(self) -> tuple[Decision, dict[str, Any], bool, tuple[str, ...]]:
-        """The fields of a :class:`~airflow_rds_export.waits.Check` (never transient)."""
-        return self.decision, self.description, False, self.warnings
+        """The fields of a :class:`~airflow_rds_export.waits.Check`."""
+        return self.decision, self.description, self.transient, self.warnings
 
 
 def export_folder(description: Mapping[str, Any]) -> tuple[str, str]:
@@ -76,9 +80,18 @@ def judge_tables(
     expected_tables: Sequence[str],
     on_table_failure: str,
 ) -> Verification:
-    """Judge what was read: the verdict joins the description (``Tables``) and decides."""
+    """Judge what was read: the verdict joins the description (``Tables``) and decides.
+
+    A read that S3 was too busy to answer is no verdict: the check is transient, and the
+    driver verifies again after its backoff (as for a busy describe)."""
     identifier = str(description.get("ExportTaskIdentifier") or "")
     bucket, folder = export_folder(description)
+    if read.busy is not None:
+        decision = decide_transient_error(
+            f"Export task {identifier} (verifying its tables in s3://{bucket}/{folder})",
+            read.busy,
+        )
+        return Verification(decision, dict(description), read.warnings, transient=True)
     warning = parse_warning_message(description.get("WarningMessage"))
     info = None
     if read.info_key is not None:
@@ -112,6 +125,8 @@ def _reading(identifier: str, bucket: str, folder: str) -> Reading:
     warnings: list[str] = []
     listed = yield ("list", folder)
     if isinstance(listed, Exception):
+        if AwsError.of(listed).transient:
+            return MetadataRead({}, None, (), (), busy=_busy(listed))
         warnings.append(_unreadable("list", bucket, folder, listed))
         return MetadataRead({}, None, (), tuple(warnings))
     info_key, tables_keys = metadata_keys(listed, identifier)
@@ -121,12 +136,19 @@ def _reading(identifier: str, bucket: str, folder: str) -> Reading:
         # One denied read says it all: the others would be denied too.
         body = None if denied else (yield ("get", key))
         if isinstance(body, Exception):
-            warnings.append(_unreadable("get", bucket, key, body))
             error = AwsError.of(body)
+            if error.transient:
+                return MetadataRead({}, None, (), (), busy=_busy(body))
+            warnings.append(_unreadable("get", bucket, key, body))
             denied = is_access_denied(error.code, error.http_status)
             body = None
         documents[key] = body
     return MetadataRead(documents, info_key, tables_keys, tuple(warnings))
+
+
+def _busy(exc: Exception) -> str:
+    error = AwsError.of(exc)
+    return error.code or ("connection failed" if error.unreachable else error.message)
 
 
 def _unreadable(action: str, bucket: str, where: str, exc: Exception) -> str:

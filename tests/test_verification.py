@@ -274,21 +274,38 @@ def test_malformed_metadata_never_crashes_a_task(world: ExportWorld, run_dag: Ru
 
 
 class _DenyingS3(http.server.BaseHTTPRequestHandler):
-    """S3 that refuses (403 AccessDenied) what ``deny`` names and forwards the rest."""
+    """S3 that refuses what ``deny`` names and forwards the rest to the emulator.
 
-    deny: str = "all"  # "all", or "get": listing works, reading objects is denied
+    ``deny``: ``"all"`` (403 AccessDenied), ``"get"`` (listing works, reading objects is
+    denied), or ``"busy"`` (503 SlowDown for the first :attr:`busy_for` requests, as S3
+    answers under load, then everything works).
+    """
+
+    deny: str = "all"
     target: str = ""
+    busy_for = 7  # more than botocore's 5 attempts: the package's own retry must act
+    seen: list[str]
 
     def do_GET(self) -> None:
+        self.seen.append(self.path)
         listing = "list-type=2" in self.path
-        if self.deny == "all" or not listing:
+        if self.deny == "busy" and len(self.seen) <= self.busy_for:
+            body = (
+                b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+                b"<Message>Please reduce your request rate.</Message></Error>"
+            )
+            self.send_response(503)
+        elif self.deny == "all" or (self.deny == "get" and not listing):
             body = (
                 b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
                 b"<Message>Access Denied</Message></Error>"
             )
             self.send_response(403)
         else:
-            with urllib.request.urlopen(self.target + self.path) as answer:
+            # Forwarded as signed (an unsigned GetObject is an anonymous one: moto says 403).
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            request = urllib.request.Request(self.target + self.path, headers=headers)
+            with urllib.request.urlopen(request) as answer:
                 body = answer.read()
             self.send_response(200)
         self.send_header("Content-Type", "application/xml")
@@ -306,7 +323,9 @@ def denying_s3(world: ExportWorld) -> Iterator[Callable[[str], dict[str, str]]]:
 
     def start(deny: str) -> dict[str, str]:
         handler = type(
-            "Handler", (_DenyingS3,), {"deny": deny, "target": world.server.endpoint_url}
+            "Handler",
+            (_DenyingS3,),
+            {"deny": deny, "target": world.server.endpoint_url, "seen": []},
         )
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -350,3 +369,21 @@ def test_denied_s3_reads_warn_once_and_judge_the_warning_message(
     assert log.count("judged from its WarningMessage alone") == 1  # one warning
     assert "orders.public.customers skipped" in log
     assert "ClientError" not in log  # the failure is the verdict, not the denied read
+
+
+@pytest.mark.parametrize("driver", ["sensor-worker", "start-deferred"])
+def test_s3_too_busy_to_read_the_metadata_is_waited_out_then_verified(
+    world: ExportWorld,
+    run_dag: RunDag,
+    denying_s3: Callable[[str], dict[str, str]],
+    driver: str,
+) -> None:
+    """A throttled read is no verdict: the wait backs off and verifies again."""
+    snapshot_with_tables(world)
+    result = run_export(world, run_dag, driver, **denying_s3("busy"))
+    result.assert_state("success")
+    log = result.log("export")
+    assert f"Export task {EXPORT} (verifying its tables in s3://rds-exports/nightly/" in log
+    assert "SlowDown" in log
+    assert f"Export task {EXPORT} is complete: 4 tables, 20 GB verified" in log
+    assert result.xcom("export")["Tables"]["TablesInfoRead"] is True
