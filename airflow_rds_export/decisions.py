@@ -787,8 +787,9 @@ def decide_tables(
             return Decision(
                 "done",
                 f"{label} is complete: its WarningMessage reports no failed or skipped table, "
-                f"{_size(verdict.total_gb)}; its export_tables_info files could not be read "
-                f"({_count(len(verdict.notes), 'note')}), so no table was verified one by one",
+                f"{_size(verdict.total_gb)}; its export_tables_info files could not be read"
+                + (f" ({_count(len(verdict.notes), 'note')})" if verdict.notes else "")
+                + ", so no table was verified one by one",
             )
         return Decision(
             "done",

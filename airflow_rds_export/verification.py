@@ -130,6 +130,12 @@ def _reading(identifier: str, bucket: str, folder: str) -> Reading:
         warnings.append(_unreadable("list", bucket, folder, listed))
         return MetadataRead({}, None, (), tuple(warnings))
     info_key, tables_keys = metadata_keys(listed, identifier)
+    if info_key is None and not tables_keys:
+        warnings.append(
+            f"Export metadata: no export_info or export_tables_info file of {identifier} in "
+            f"s3://{bucket}/{folder}; the export's tables are judged from its WarningMessage "
+            "alone. To do: check that nothing deletes or moves the export's output"
+        )
     documents: dict[str, bytes | None] = {}
     denied = False
     for key in ([info_key] if info_key else []) + list(tables_keys):

@@ -387,3 +387,19 @@ def test_s3_too_busy_to_read_the_metadata_is_waited_out_then_verified(
     assert "SlowDown" in log
     assert f"Export task {EXPORT} is complete: 4 tables, 20 GB verified" in log
     assert result.xcom("export")["Tables"]["TablesInfoRead"] is True
+
+
+def test_an_export_folder_without_metadata_is_a_warning_not_a_crash(
+    world: ExportWorld, run_dag: RunDag
+) -> None:
+    snapshot_with_tables(world)
+    world.control.break_export_output(EXPORT, "no_objects")
+    result = run_export(world, run_dag, "sensor-deferred")
+    result.assert_state("success")  # the WarningMessage reports nothing: it alone decides
+    log = result.log("export")
+    assert (
+        f"no export_info or export_tables_info file of {EXPORT} in "
+        f"s3://rds-exports/nightly/{EXPORT}/" in log
+    )
+    assert "its export_tables_info files could not be read, so no table was verified" in log
+    assert result.xcom("export")["Tables"]["TablesInfoRead"] is False
