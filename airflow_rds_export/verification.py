@@ -125,9 +125,10 @@ def _reading(identifier: str, bucket: str, folder: str) -> Reading:
     warnings: list[str] = []
     listed = yield ("list", folder)
     if isinstance(listed, Exception):
-        if AwsError.of(listed).transient:
-            return MetadataRead({}, None, (), (), busy=_busy(listed))
-        warnings.append(_unreadable("list", bucket, folder, listed))
+        error = AwsError.of(listed)
+        if error.transient:
+            return MetadataRead({}, None, (), (), busy=_busy(error))
+        warnings.append(_unreadable("list", bucket, folder, error))
         return MetadataRead({}, None, (), tuple(warnings))
     info_key, tables_keys = metadata_keys(listed, identifier)
     if info_key is None and not tables_keys:
@@ -144,21 +145,19 @@ def _reading(identifier: str, bucket: str, folder: str) -> Reading:
         if isinstance(body, Exception):
             error = AwsError.of(body)
             if error.transient:
-                return MetadataRead({}, None, (), (), busy=_busy(body))
-            warnings.append(_unreadable("get", bucket, key, body))
+                return MetadataRead({}, None, (), (), busy=_busy(error))
+            warnings.append(_unreadable("get", bucket, key, error))
             denied = is_access_denied(error.code, error.http_status)
             body = None
         documents[key] = body
     return MetadataRead(documents, info_key, tables_keys, tuple(warnings))
 
 
-def _busy(exc: Exception) -> str:
-    error = AwsError.of(exc)
+def _busy(error: AwsError) -> str:
     return error.code or ("connection failed" if error.unreachable else error.message)
 
 
-def _unreadable(action: str, bucket: str, where: str, exc: Exception) -> str:
-    error = AwsError.of(exc)
+def _unreadable(action: str, bucket: str, where: str, error: AwsError) -> str:
     return describe_unreadable_metadata(action, bucket, where, error.code, error.http_status)
 
 
