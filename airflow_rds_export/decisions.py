@@ -64,6 +64,7 @@ __all__ = [
     "decide_transient_error",
     "describe_unknown_refusal",
     "describe_unreadable_metadata",
+    "export_wrote_data",
     "is_access_denied",
     "is_not_found",
     "is_transient",
@@ -127,7 +128,13 @@ _SOURCE_BUSY_MESSAGE = (
 )
 _OTHER_EXPORT = r"[Ee]xport task ([A-Za-z][A-Za-z0-9-]*)"
 CLUSTER_NOT_FOUND_CODES = frozenset({"DBClusterNotFoundFault", "DBClusterNotFound"})
-NOT_FOUND_CODES = EXPORT_NOT_FOUND_CODES | SNAPSHOT_NOT_FOUND_CODES | CLUSTER_NOT_FOUND_CODES
+INSTANCE_NOT_FOUND_CODES = frozenset({"DBInstanceNotFound", "DBInstanceNotFoundFault"})
+NOT_FOUND_CODES = (
+    EXPORT_NOT_FOUND_CODES
+    | SNAPSHOT_NOT_FOUND_CODES
+    | CLUSTER_NOT_FOUND_CODES
+    | INSTANCE_NOT_FOUND_CODES
+)
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 )
@@ -264,6 +271,16 @@ def decide_snapshot(
             "another one; this one can never be exported",
         )
     return Decision("wait", f"Snapshot {resource} is {status!r}, not available yet; waiting")
+
+
+def export_wrote_data(export_task: Mapping[str, Any] | None) -> bool:
+    """Whether an export's data is there to announce (an asset event, lineage outputs):
+    only a COMPLETE export has written it. A wait may end on another status (the
+    existence sensor's STARTING, a cancel's CANCELED): nothing to announce then."""
+    return (
+        export_task is not None
+        and normalise_status(export_task.get("Status")) == EXPORT_COMPLETE_STATUS
+    )
 
 
 def decide_export(
@@ -432,7 +449,8 @@ def is_transient(error_code: str | None, http_status: int | None) -> bool:
 
 
 def is_not_found(error_code: str | None) -> bool:
-    """AWS says the export task or snapshot does not exist (a describe answers None)."""
+    """AWS says the export task, snapshot, cluster or instance does not exist (a describe
+    answers None)."""
     return error_code in NOT_FOUND_CODES
 
 

@@ -231,6 +231,35 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
                 return found
         return None
 
+    def describe_source_database(self, source: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The DB instance or cluster an export source was taken of, for lineage: its
+        ``Endpoint``, ``Port``, database name and ``Engine`` (DescribeDBInstances /
+        DescribeDBClusters); None when it no longer exists or the source names neither.
+
+        ``source`` is :meth:`describe_snapshot`'s answer for the export's ``SourceArn``;
+        a live cluster's description (an export of a cluster) is the database itself.
+        """
+        if source.get("DBClusterArn") and not source.get("DBClusterSnapshotIdentifier"):
+            return dict(source)
+        instance = source.get("DBInstanceIdentifier")
+        cluster = source.get("DBClusterIdentifier")
+        described: Sequence[Any]
+        try:
+            if instance:
+                described = self.conn.describe_db_instances(DBInstanceIdentifier=instance).get(
+                    "DBInstances", []
+                )
+            elif cluster:
+                described = self.conn.describe_db_clusters(DBClusterIdentifier=cluster).get(
+                    "DBClusters", []
+                )
+            else:
+                return None
+        except ClientError as exc:
+            _not_found_is_none(exc)
+            return None
+        return to_jsonable(described[0]) if described else None
+
     async def describe_snapshot_async(
         self, client: Any, identifier: str, snapshot_kind: str | None = None
     ) -> dict[str, Any] | None:

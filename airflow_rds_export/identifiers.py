@@ -19,12 +19,20 @@ import unicodedata
 
 from airflow_rds_export.validation import EXPORT_TASK_IDENTIFIER_MAX_LENGTH, InvalidParameterError
 
-__all__ = ["MAX_EXPORT_ATTEMPTS", "attempt_identifier", "export_identifier"]
+__all__ = [
+    "ASSET_ALIAS_PREFIX",
+    "MAX_EXPORT_ATTEMPTS",
+    "attempt_identifier",
+    "export_asset_alias",
+    "export_identifier",
+]
 
 #: Hex digits of the hash that keeps two long names apart once they are cut.
 HASH_LENGTH = 8
 #: What starts an identifier whose text does not begin with a letter.
 LEAD = "export"
+#: What starts the default name of the asset alias an export task announces its data on.
+ASSET_ALIAS_PREFIX = "rds-export:"
 
 
 def export_identifier(*parts: object, max_length: int = EXPORT_TASK_IDENTIFIER_MAX_LENGTH) -> str:
@@ -86,3 +94,20 @@ def attempt_identifier(identifier: str, attempt: int) -> str:
     suffix = f"-r{attempt}"
     base = identifier[: EXPORT_TASK_IDENTIFIER_MAX_LENGTH - len(suffix)].rstrip("-")
     return base + suffix
+
+
+def export_asset_alias(dag_id: str, task_id: str) -> str:
+    """The default name of the ``AssetAlias`` a task announces its COMPLETE exports on:
+    ``rds-export:{dag_id}.{task_id}`` (``task_id`` with its task group's prefix).
+
+    Schedule a downstream DAG on it without repeating the spelling::
+
+        schedule=[AssetAlias(export_asset_alias("nightly_rds_export", "wait_for_export"))]
+    """
+    if not dag_id or not task_id:
+        raise InvalidParameterError(
+            "dag_id" if not dag_id else "task_id",
+            dag_id if not dag_id else task_id,
+            "an asset alias is named after the DAG and the task: both must be non-empty",
+        )
+    return f"{ASSET_ALIAS_PREFIX}{dag_id}.{task_id}"

@@ -68,8 +68,10 @@ __all__ = [
     "RdsExportTaskLink",
     "RdsSnapshotLink",
     "S3ExportPrefixLink",
+    "export_link_values",
     "persist_export_links",
     "persist_snapshot_link",
+    "snapshot_link_values",
 ]
 
 log = logging.getLogger(__name__)
@@ -202,43 +204,65 @@ EXPORT_LINKS: tuple[_ConsoleLink, ...] = (RdsExportTaskLink(), S3ExportPrefixLin
 SNAPSHOT_LINKS: tuple[_ConsoleLink, ...] = (RdsSnapshotLink(),)
 
 
-def persist_export_links(
-    context: Mapping[str, Any], description: Mapping[str, Any] | None, region_name: str | None
-) -> None:
-    """Persist both export links from an export task's description (DescribeExportTasks'
-    ``ExportTaskIdentifier``, ``S3Bucket``, ``S3Prefix``, ``SourceArn``).
+def export_link_values(
+    description: Mapping[str, Any] | None, region_name: str | None
+) -> dict[str, dict[str, Any]]:
+    """The values of both export links (XCom key -> value) from an export task's
+    description (DescribeExportTasks' ``ExportTaskIdentifier``, ``S3Bucket``, ``S3Prefix``,
+    ``SourceArn``); empty without a description, a Region or an identifier.
 
-    ``region_name`` is the task's Region; when unknown, the Region in ``SourceArn``. Skipped
-    silently without a description, a Region or an identifier, when the task instance
-    cannot push (``do_xcom_push=False``, no ``ti``); a failed push only logs a warning:
-    links never fail a task.
-    """
+    ``region_name`` is the task's Region; when unknown, the Region in ``SourceArn``."""
     if not description:
-        return
+        return {}
     where = _where(description, region_name)
     identifier = description.get("ExportTaskIdentifier")
     if where is None or not identifier:
-        return
-    _push(context, RdsExportTaskLink.key, {**where, "export_task_identifier": identifier})
+        return {}
+    values: dict[str, dict[str, Any]] = {
+        RdsExportTaskLink.key: {**where, "export_task_identifier": identifier}
+    }
     bucket = description.get("S3Bucket")
     if bucket:
         prefix = export_s3_uri(description).removeprefix(f"s3://{bucket}/")
-        _push(context, S3ExportPrefixLink.key, {**where, "bucket": bucket, "prefix": prefix})
+        values[S3ExportPrefixLink.key] = {**where, "bucket": bucket, "prefix": prefix}
+    return values
+
+
+def snapshot_link_values(
+    description: Mapping[str, Any] | None, region_name: str | None
+) -> dict[str, dict[str, Any]]:
+    """The snapshot link's values (XCom key -> value) from a DescribeDBSnapshots /
+    DescribeDBClusterSnapshots (or DescribeDBClusters, for a live cluster) description, as
+    the snapshot sensors return it (with ``SourceArn``); empty when there is no snapshot."""
+    if not description:
+        return {}
+    where = _where(description, region_name)
+    kind, identifier = _snapshot_of(description)
+    if where is None or kind is None:
+        return {}
+    return {RdsSnapshotLink.key: {**where, "kind": kind, "identifier": identifier}}
+
+
+def persist_export_links(
+    context: Mapping[str, Any], description: Mapping[str, Any] | None, region_name: str | None
+) -> None:
+    """Persist both export links (:func:`export_link_values`) to the running task's XCom.
+
+    Skipped silently when there are no values, or the task instance cannot push
+    (``do_xcom_push=False``, no ``ti``); a failed push only logs a warning: links never
+    fail a task.
+    """
+    for key, value in export_link_values(description, region_name).items():
+        _push(context, key, value)
 
 
 def persist_snapshot_link(
     context: Mapping[str, Any], description: Mapping[str, Any] | None, region_name: str | None
 ) -> None:
-    """Persist the snapshot link from a DescribeDBSnapshots / DescribeDBClusterSnapshots
-    (or DescribeDBClusters, for a live cluster) description, as the snapshot sensors
-    return it (with ``SourceArn``). Skipped as :func:`persist_export_links` is."""
-    if not description:
-        return
-    where = _where(description, region_name)
-    kind, identifier = _snapshot_of(description)
-    if where is None or kind is None:
-        return
-    _push(context, RdsSnapshotLink.key, {**where, "kind": kind, "identifier": identifier})
+    """Persist the snapshot link (:func:`snapshot_link_values`), as
+    :func:`persist_export_links` does."""
+    for key, value in snapshot_link_values(description, region_name).items():
+        _push(context, key, value)
 
 
 def _snapshot_of(description: Mapping[str, Any]) -> tuple[str | None, str | None]:

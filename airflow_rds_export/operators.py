@@ -47,6 +47,7 @@ from airflow_rds_export.outcomes import (
     fail_on_invalid,
     resume_from_event,
 )
+from airflow_rds_export.outputs import ExportOutputsMixin
 from airflow_rds_export.progress import ProgressLogger
 from airflow_rds_export.retry import backoff_delay
 from airflow_rds_export.validation import (
@@ -77,8 +78,9 @@ if TYPE_CHECKING:
 __all__ = ["RdsCancelExportTaskOperator", "RdsStartExportTaskOperator"]
 
 
-class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
-    """Waiting for an export task to reach a status, on a worker or in the triggerer."""
+class _ExportWaitMixin(ExportOutputsMixin, AwsConnectionMixin, BaseOperator):
+    """Waiting for an export task to reach a status, on a worker or in the triggerer;
+    linking the export, and announcing its data once COMPLETE (:mod:`.outputs`)."""
 
     export_task_identifier: str
     deferrable: bool
@@ -164,6 +166,7 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
                 poll_interval=interval,
                 max_attempts=max_attempts,
                 end_from_trigger=self.end_from_trigger,
+                resume_on_success=self.resumes_to_announce,
                 **self.connection_kwargs,
             ),
             method_name="execute_complete",
@@ -175,7 +178,9 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
     ) -> dict[str, Any]:
         """Resume after a deferred wait: apply the trigger's decision as a check would."""
         self._export_id = export_id or self._export_id
-        return resume_from_event(event, log=self.log, check_again=self._check_export)
+        export_task = resume_from_event(event, log=self.log, check_again=self._check_export)
+        self._announce(context, export_task)
+        return export_task
 
 
 class RdsStartExportTaskOperator(_ExportWaitMixin):
@@ -229,7 +234,17 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
     :param deferrable: Wait in the triggerer instead of holding a worker slot, for the
         source and for completion (default ``[operators] default_deferrable``).
     :param end_from_trigger: With ``deferrable``, let the trigger end the task itself, so
-        the completion wait costs no second worker start-up (default False).
+        the completion wait costs no second worker start-up (default False). A COMPLETE
+        export with ``emit_asset`` still resumes on a worker, briefly, to emit the asset
+        event (Airflow 3.3's trigger end events cannot carry one).
+    :param emit_asset: Once the export is COMPLETE (``wait_for_completion``), emit an
+        asset event for ``s3://{bucket}/{prefix}/{id}/`` through ``asset_alias``, with
+        the export's identifier, source ARN, snapshot time, GB and tables verdict in its
+        ``extra`` (default True). ``outlets`` you declare are emitted as usual.
+    :param asset_alias: The ``AssetAlias`` to emit through, among the task's outlets
+        (default ``rds-export:{dag_id}.{task_id}``, see
+        :func:`~airflow_rds_export.identifiers.export_asset_alias`): schedule downstream
+        DAGs on it.
     :param aws_conn_id: Airflow connection for AWS (default ``aws_default``).
     :param region_name: AWS Region (``region`` is accepted as an alias, as upstream).
     :param verify: SSL verification, or a CA bundle path.
@@ -275,6 +290,8 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         source_wait_timeout: timedelta | float = timedelta(hours=6),
         deferrable: bool | None = None,
         end_from_trigger: bool = False,
+        emit_asset: bool = True,
+        asset_alias: str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -284,6 +301,7 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
     ) -> None:
         super().__init__(**kwargs)
         self._set_connection(aws_conn_id, region_name, verify, botocore_config, region=region)
+        self._init_outputs(emit_asset, asset_alias, completes=wait_for_completion)
         self.export_task_identifier = export_task_identifier
         self.source_arn = source_arn
         self.s3_bucket_name = s3_bucket_name
@@ -333,14 +351,18 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
     ) -> dict[str, Any]:
         self._validate(fail_on_invalid)
         self._settle_region()
-        export_task = self._start_or_adopt(context, _Tries(first_try, last_try))
+        export_task = with_s3_uri(self._start_or_adopt(context, _Tries(first_try, last_try)))
         self._export_id = export_task.get("ExportTaskIdentifier") or self.export_id
         self._started_or_adopted = self.export_id
+        self._seen(context, export_task)  # linked before the wait may defer
         if self.wait_for_completion:
-            export_task = self._wait_for_export(
-                interval=float(self.waiter_interval), max_attempts=self.waiter_max_attempts
+            export_task = with_s3_uri(
+                self._wait_for_export(
+                    interval=float(self.waiter_interval), max_attempts=self.waiter_max_attempts
+                )
             )
-        return with_s3_uri(export_task)
+            self._announce(context, export_task)
+        return export_task
 
     def _settle_region(self) -> None:
         """Export in the source's Region: taken from source_arn when neither the task nor
@@ -571,6 +593,7 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
     """
 
     wait_target_statuses = frozenset({"canceled"})
+    reports_lineage = False
     template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "export_task_identifier")
     ui_color = "#eeaa88"
     ui_fgcolor = "#ffffff"
@@ -607,11 +630,13 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
         validate_positive_int(max_attempts, "max_attempts")
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.end_from_trigger = end_from_trigger
+        self._init_outputs(False, None, completes=False)  # links only: a cancel exports nothing
         check_literal(export_task_identifier, validate_export_task_identifier)
 
     def execute(self, context: Context) -> dict[str, Any]:
         fail_on_invalid(self.export_task_identifier, validate_export_task_identifier)
         export_task = self.hook.describe_export_task(self.export_task_identifier)
+        self._seen(context, with_s3_uri(export_task) if export_task else None)
         decision = self._decide(export_task)
         assert export_task is not None  # a missing export was skipped or failed just above
         if decision.action == "wait":

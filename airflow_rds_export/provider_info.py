@@ -52,4 +52,9 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_rds_export.triggers"],
             }
         ],
+        "extra-links": [
+            "airflow_rds_export.links.RdsExportTaskLink",
+            "airflow_rds_export.links.S3ExportPrefixLink",
+            "airflow_rds_export.links.RdsSnapshotLink",
+        ],
     }

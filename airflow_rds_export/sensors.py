@@ -26,7 +26,9 @@ from airflow_rds_export.decisions import (
     SNAPSHOT_READY_STATUS,
     Decision,
 )
+from airflow_rds_export.links import SNAPSHOT_LINKS, persist_snapshot_link
 from airflow_rds_export.outcomes import carry_out, default_deferrable, rendered, resume_from_event
+from airflow_rds_export.outputs import ExportOutputsMixin
 from airflow_rds_export.progress import ProgressLogger
 from airflow_rds_export.validation import check_literal, is_unrendered
 from airflow_rds_export.waits import Check, ExportStateWait, SnapshotReadyWait, Wait
@@ -79,8 +81,20 @@ class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
             "poll_interval": float(self.poke_interval),
             "end_from_trigger": self.end_from_trigger,
             "soft_fail": self.soft_fail,
+            "resume_on_success": self.resumes_to_announce,
             **self.connection_kwargs,
         }
+
+    @property
+    def resumes_to_announce(self) -> bool:
+        """Whether a trigger ending this task resumes it on a worker for its outputs."""
+        return False
+
+    def _seen(self, context: Context, description: dict[str, Any] | None) -> None:
+        """A check described the resource: persist the console link(s)."""
+
+    def _announce(self, context: Context, description: dict[str, Any]) -> None:
+        """The wait ended successfully with ``description``: emit what the task outputs."""
 
     @property
     def _deferral_timeout(self) -> timedelta | None:
@@ -103,9 +117,11 @@ class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
             return super().execute(context)
         # Decide once on the worker: if the answer is already known, no trigger is needed.
         check = self._check()
+        self._seen(context, check.description)
         self._carry_out(check.decision)
         if check.decision.action == "done":
             self.log.info("%s", check.decision.reason)
+            self._announce(context, check.description or {})
             return check.description
         self.log.info("%s; deferring to the triggerer", check.decision.reason)
         from airflow_rds_export import triggers
@@ -120,11 +136,14 @@ class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger fired: apply its decision as a poke would."""
         try:
-            return resume_from_event(event, log=self.log, check_again=self._check)
+            description = resume_from_event(event, log=self.log, check_again=self._check)
         except AirflowFailException as exc:
             if self.soft_fail:
                 raise AirflowSkipException(f"soft_fail=True: {exc}") from exc
             raise
+        self._seen(context, description)
+        self._announce(context, description)
+        return description
 
     def _carry_out(self, decision: Decision) -> None:
         """Raise what a skip or fail decision means; ``soft_fail`` turns a failure into a
@@ -135,11 +154,13 @@ class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         check = self._check()
+        self._seen(context, check.description)
         self._carry_out(check.decision)
         self.log.info("%s", check.decision.reason)
-        return PokeReturnValue(
-            is_done=check.decision.action == "done", xcom_value=check.description
-        )
+        done = check.decision.action == "done"
+        if done:
+            self._announce(context, check.description or {})
+        return PokeReturnValue(is_done=done, xcom_value=check.description)
 
 
 class RdsSnapshotReadySensor(_WaitSensor):
@@ -196,6 +217,7 @@ class RdsSnapshotReadySensor(_WaitSensor):
     )
     wait_cls = SnapshotReadyWait
     trigger_path = "airflow_rds_export.triggers.RdsSnapshotReadyTrigger"
+    operator_extra_links = SNAPSHOT_LINKS
     ui_color = "#ddbb77"
 
     def __init__(
@@ -244,6 +266,9 @@ class RdsSnapshotReadySensor(_WaitSensor):
         self.on_failure = on_failure
         self._init_wait(deferrable, start_from_trigger, end_from_trigger)
 
+    def _seen(self, context: Context, description: dict[str, Any] | None) -> None:
+        persist_snapshot_link(context, description, self.region_name)
+
     def wait_arguments(self) -> dict[str, Any]:
         arguments = super().wait_arguments()
         for name in ("created_after", "created_before"):
@@ -252,7 +277,7 @@ class RdsSnapshotReadySensor(_WaitSensor):
         return arguments
 
 
-class RdsExportTaskStateSensor(_WaitSensor):
+class RdsExportTaskStateSensor(ExportOutputsMixin, _WaitSensor):
     """Wait for an RDS snapshot export to reach a status (``COMPLETE`` by default).
 
     * a status in ``target_statuses``: success;
@@ -278,7 +303,15 @@ class RdsExportTaskStateSensor(_WaitSensor):
         ``"warn"`` or ``"skip"``.
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param start_from_trigger: Start in the triggerer, never on a worker (Airflow 3.3+).
-    :param end_from_trigger: Let the trigger end the task, pushing the same XCom.
+    :param end_from_trigger: Let the trigger end the task, pushing the same XCom. A
+        COMPLETE export with ``emit_asset`` still resumes on a worker, briefly, to emit
+        the asset event (Airflow 3.3's trigger end events cannot carry one).
+    :param emit_asset: When the wait ends on a COMPLETE export, emit an asset event for
+        ``s3://{bucket}/{prefix}/{id}/`` through ``asset_alias``, with the export's
+        identifier, source ARN, snapshot time, GB and tables verdict in its ``extra``
+        (default True). ``outlets`` you declare are emitted as usual.
+    :param asset_alias: The ``AssetAlias`` to emit through, among the task's outlets
+        (default ``rds-export:{dag_id}.{task_id}``): schedule downstream DAGs on it.
     :param aws_conn_id: Airflow connection for AWS (default ``aws_default``);
         ``region_name`` (or ``region``), ``verify``, ``botocore_config`` and ``hook_params``
         as the Amazon provider takes them.
@@ -313,6 +346,8 @@ class RdsExportTaskStateSensor(_WaitSensor):
         deferrable: bool | None = None,
         start_from_trigger: bool = False,
         end_from_trigger: bool = False,
+        emit_asset: bool = True,
+        asset_alias: str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -331,6 +366,8 @@ class RdsExportTaskStateSensor(_WaitSensor):
             region=region,
             hook_params=hook_params,
         )
+        self.end_from_trigger = end_from_trigger  # read by _init_outputs' resume rule
+        self._init_outputs(emit_asset, asset_alias, completes=True)
         self.export_task_identifier = export_task_identifier
         self.target_statuses = _as_list(target_statuses)
         self.error_statuses = _as_list(error_statuses)

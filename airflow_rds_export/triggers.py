@@ -31,7 +31,7 @@ from airflow.triggers.base import (
 
 from airflow_rds_export import polling, retry
 from airflow_rds_export.connection import AwsConnectionMixin
-from airflow_rds_export.decisions import Decision
+from airflow_rds_export.decisions import Decision, export_wrote_data
 from airflow_rds_export.events import decision_from_event, event_payload
 from airflow_rds_export.progress import ProgressLogger
 from airflow_rds_export.validation import InvalidParameterError
@@ -76,6 +76,9 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
     :param end_from_trigger: End the task from the triggerer instead of resuming it.
     :param soft_fail: With ``end_from_trigger``: a failing decision skips the task, as a
         sensor's ``soft_fail`` does on a worker.
+    :param resume_on_success: With ``end_from_trigger``: a wait that ends on a COMPLETE
+        export still resumes the task on a worker, which emits the export's asset event
+        (Airflow 3.3's ``TaskSuccessEvent`` carries XComs, not asset events).
     :param aws_conn_id: Airflow connection for AWS; ``region_name``, ``verify`` and
         ``botocore_config`` as :class:`~airflow_rds_export.connection.AwsConnection`.
     :param poke_interval: Accepted for triggers serialized by earlier versions; use
@@ -92,6 +95,7 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
         max_attempts: int | None = None,
         end_from_trigger: bool = False,
         soft_fail: bool = False,
+        resume_on_success: bool = False,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -110,6 +114,7 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
         self.max_attempts = max_attempts
         self.end_from_trigger = end_from_trigger
         self.soft_fail = soft_fail
+        self.resume_on_success = resume_on_success
         self._set_connection(aws_conn_id, region_name, verify, botocore_config)
 
     def wait_arguments(self) -> dict[str, Any]:
@@ -124,6 +129,7 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
                 "max_attempts": self.max_attempts,
                 "end_from_trigger": self.end_from_trigger,
                 "soft_fail": self.soft_fail,
+                "resume_on_success": self.resume_on_success,
                 **self.connection_kwargs,
             },
         )
@@ -216,7 +222,16 @@ class RdsWaitTrigger(AwsConnectionMixin, BaseTrigger):
 
     async def _finish(self, check: Check) -> AsyncIterator[TriggerEvent]:
         decision = check.decision
-        if not self.end_from_trigger:
+        announce = (
+            self.resume_on_success
+            and decision.action == "done"
+            and export_wrote_data(check.description)
+        )
+        if not self.end_from_trigger or announce:
+            if announce:
+                self.log.info(
+                    "%s; resuming the task on a worker to emit its asset event", decision.reason
+                )
             yield TriggerEvent(event_payload(decision, check.description))
             return
         # The task ends here, without a worker: the reason goes to the task's log.

@@ -28,6 +28,7 @@ from airflow_rds_export.decisions import (
 )
 from airflow_rds_export.errors import AwsError
 from airflow_rds_export.export_metadata import (
+    ExportTables,
     merge_tables_info,
     metadata_keys,
     parse_export_info,
@@ -37,7 +38,14 @@ from airflow_rds_export.export_metadata import (
 if TYPE_CHECKING:
     from airflow_rds_export.hooks import RdsExportHook
 
-__all__ = ["MetadataRead", "Verification", "export_folder", "verify", "verify_async"]
+__all__ = [
+    "MetadataRead",
+    "Verification",
+    "export_folder",
+    "read_tables",
+    "verify",
+    "verify_async",
+]
 
 
 class MetadataRead(NamedTuple):
@@ -187,14 +195,8 @@ async def _drive_async(reading: Reading, call: Callable[[Step], Awaitable[Any]])
             return cast(MetadataRead, done.value)
 
 
-def verify(
-    hook: RdsExportHook,
-    description: Mapping[str, Any],
-    *,
-    expected_tables: Sequence[str] = (),
-    on_table_failure: str = "fail",
-) -> Verification:
-    """Read (blocking) and judge a COMPLETE export's tables."""
+def _read(hook: RdsExportHook, description: Mapping[str, Any]) -> MetadataRead:
+    """Read (blocking) what a COMPLETE export wrote about itself."""
     bucket, folder = export_folder(description)
     client = hook.s3_client()
 
@@ -205,9 +207,37 @@ def verify(
         return hook.read_object(client, bucket, where)
 
     identifier = str(description.get("ExportTaskIdentifier") or "")
-    read = _drive(_reading(identifier, bucket, folder), call)
+    return _drive(_reading(identifier, bucket, folder), call)
+
+
+def verify(
+    hook: RdsExportHook,
+    description: Mapping[str, Any],
+    *,
+    expected_tables: Sequence[str] = (),
+    on_table_failure: str = "fail",
+) -> Verification:
+    """Read (blocking) and judge a COMPLETE export's tables."""
     return judge_tables(
-        description, read, expected_tables=expected_tables, on_table_failure=on_table_failure
+        description,
+        _read(hook, description),
+        expected_tables=expected_tables,
+        on_table_failure=on_table_failure,
+    )
+
+
+def read_tables(hook: RdsExportHook, description: Mapping[str, Any]) -> ExportTables | None:
+    """Read (blocking) a COMPLETE export's ``export_tables_info`` files, for lineage: its
+    tables with their statuses and sizes; None when none could be read (the task's own
+    verification, which reads the same files, has warned why)."""
+    bucket, folder = export_folder(description)
+    read = _read(hook, description)
+    readable = {key: read.documents.get(key) for key in read.tables_keys}
+    if read.busy is not None or not any(body is not None for body in readable.values()):
+        return None
+    return merge_tables_info(
+        {f"s3://{bucket}/{key}": body for key, body in readable.items()},
+        folder=f"s3://{bucket}/{folder}",
     )
 
 

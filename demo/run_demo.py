@@ -335,7 +335,7 @@ def run_scenario(
         f"Airflow {airflow_version()}: throw-away AIRFLOW_HOME {display_path(home.path)} "
         f"with SQLite; airflow db migrate done in {home.migrate_seconds:.1f}s"
     )
-    for spec_file in ("nightly_rds_export.py", "fleet_rds_export.py"):
+    for spec_file in ("nightly_rds_export.py", "nightly_export_consumer.py", "fleet_rds_export.py"):
         shutil.copy(EXAMPLE_DAGS / spec_file, home.dags_folder / spec_file)
 
     with EmulatorServer() as server:

@@ -237,6 +237,10 @@ class RunSpec:
         return None
 
 
+#: The asset alias nightly_rds_export's export wait announces its exports through.
+NIGHTLY_ALIAS = "rds-export:nightly_rds_export.wait_for_export"
+
+
 def build_runs(world: World) -> list[RunSpec]:
     """The scenario's runs, in order, with the conf that points the DAGs at ``world``."""
     orders_id = world.export_id(NIGHTLY_INSTANCE)
@@ -265,6 +269,22 @@ def build_runs(world: World) -> list[RunSpec]:
                 "exists once (the re-run adopted it)",
                 len(found) == 1,
                 f"{len(found)} export(s)",
+            )
+        ]
+
+    def export_announced(record: Any) -> list[Check]:
+        events = [e for e in record.asset_events if e.task_id == "wait_for_export"]
+        extra = events[0].extra if len(events) == 1 else {}
+        return [
+            Check(
+                f"asset event {nightly_uri.rstrip('/')}",
+                f"one, through {NIGHTLY_ALIAS}, extra naming export {orders_id}",
+                len(events) == 1
+                and events[0].uri == nightly_uri.rstrip("/")
+                and events[0].aliases == (NIGHTLY_ALIAS,)
+                and extra.get("export_task_identifier") == orders_id
+                and (extra.get("tables") or {}).get("Complete") == 4,
+                "; ".join(f"{e.uri} via {', '.join(e.aliases)}" for e in events) or "none",
             )
         ]
 
@@ -318,7 +338,7 @@ def build_runs(world: World) -> list[RunSpec]:
             ),
             cancel_skips,
         ),
-        inspect=snapshot_in_data_interval,
+        inspect=lambda record: snapshot_in_data_interval(record) + export_announced(record),
     )
     rerun = RunSpec(
         key="nightly-rerun",
@@ -414,7 +434,26 @@ def build_runs(world: World) -> list[RunSpec]:
         expected_state="failed",
         tasks=tuple(fleet_tasks),
     )
-    return [first, rerun, fleet]
+    consumer = RunSpec(
+        key="consumer",
+        title="nightly_export_consumer, downstream of the nightly export's asset",
+        dag_file="nightly_export_consumer.py",
+        dag_id="nightly_export_consumer",
+        conf={},
+        shows="a downstream DAG reads the export's asset event: where, what, how big",
+        expected_state="success",
+        tasks=(
+            TaskExpectation(
+                "plan_load",
+                "success",
+                log_contains=(
+                    f"Load {nightly_uri} (export {orders_id} of",
+                    "4 tables, 20 GB",
+                ),
+            ),
+        ),
+    )
+    return [first, rerun, consumer, fleet]
 
 
 def _utc(value: Any) -> Any:

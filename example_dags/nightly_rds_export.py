@@ -15,7 +15,9 @@ Each night RDS takes an automated snapshot of the instance. This DAG
    say), a cleared run exports again as ``<instance>-<yyyymmdd>-r2`` (identifiers are never
    reusable); the steps below follow whichever export ``start_export`` returned;
 3. waits for the export (deferred; progress in the task log), failing with AWS's
-   ``FailureCause`` if it fails;
+   ``FailureCause`` if it fails; once it is COMPLETE and verified, announces it as an
+   asset event through the alias ``rds-export:nightly_rds_export.wait_for_export``, on
+   which ``nightly_export_consumer`` is scheduled;
 4. tears down: cancels the export if anything above failed or timed out, so no export runs
    on unwatched. When the export already finished there is nothing to cancel: the teardown
    skips and says why. Being a teardown, it never changes the run's own state.
@@ -105,8 +107,10 @@ with DAG(
         deferrable=True,
         # Checks once on a worker, which renders the XCom template above (rendering it in
         # the triggerer with start_from_trigger is not proven on Airflow 3.3.2: see the
-        # README), then waits and ends in the triggerer: the hours-long export wait holds
-        # no worker. (Nothing downstream reads its XCom: see the README.)
+        # README), then waits in the triggerer: the hours-long export wait holds no
+        # worker. A failure ends the task there; a COMPLETE export resumes it on a worker
+        # for a moment, to emit its asset event (Airflow 3.3's trigger end events cannot
+        # carry one; emit_asset=False would end it in the triggerer too).
         end_from_trigger=True,
         # Once COMPLETE, the export is verified table by table (its WarningMessage and the
         # metadata files it wrote): a skipped or failed table fails the task, naming it.

@@ -68,8 +68,23 @@ def test_demo_runs_every_scenario_as_expected(tmp_path: Path) -> None:
     # Run 2: the re-run adopted the export.
     assert "Run 2: nightly_rds_export 2026-11-21, re-run of the same date: run success" in summary
     assert "adopting it as this run's export instead of starting a second one" in summary
-    # Run 3: one export of the fleet failed, with AWS's FailureCause, not retried.
-    assert "Run 3: fleet_rds_export 2026-11-21: run failed (expected failed)" in summary
+    # Run 1's export wait announced the export as an asset event; run 3, the example
+    # consumer DAG, read it back.
+    assert (
+        "Asset event for s3://rds-exports/nightly/orders-20261121 through asset alias "
+        "'rds-export:nightly_rds_export.wait_for_export'" in out
+    )
+    assert (
+        "Run 3: nightly_export_consumer, downstream of the nightly export's asset: run success"
+        in summary
+    )
+    assert (
+        "plan_load success Load s3://rds-exports/nightly/orders-20261121/ (export "
+        "orders-20261121 of arn:aws:rds:us-east-1:123456789012:snapshot:rds:orders-2026-11-21-"
+        "00-00, taken 2026-11-21T00:00:00+00:00): 4 tables, 20 GB" in summary
+    )
+    # Run 4: one export of the fleet failed, with AWS's FailureCause, not retried.
+    assert "Run 4: fleet_rds_export 2026-11-21: run failed (expected failed)" in summary
     assert (
         "start_and_wait[inventory] failed deferred 1x [STARTING 0% > FAILED 0%]; then: failed: "
         "Export task fleet-inventory-20261121: AWS reports status FAILED (Access Denied" in summary
@@ -99,7 +114,7 @@ def test_demo_runs_every_scenario_as_expected(tmp_path: Path) -> None:
     ]
     assert "AWS calls made: " in summary
     assert (workdir / "logs" / "1-nightly-first.log").stat().st_size > 0
-    assert (workdir / "logs" / "3-fleet.log").stat().st_size > 0
+    assert (workdir / "logs" / "4-fleet.log").stat().st_size > 0
 
 
 # --- the driver without Airflow ---------------------------------------------------------

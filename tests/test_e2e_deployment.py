@@ -89,6 +89,7 @@ with DAG(
         deferrable=True,
         wait_for_completion=True,
         end_from_trigger=True,
+        emit_asset=False,  # the whole wait ends in the triggerer
         waiter_interval=3,
         waiter_max_attempts=200,
     )
@@ -98,6 +99,9 @@ with DAG(
         deferrable=True,
         start_from_trigger=True,
         end_from_trigger=True,
+        # The example nightly_export_consumer DAG (deployed too) is scheduled on the
+        # nightly example's alias: announce this run's export there.
+        asset_alias="rds-export:nightly_rds_export.wait_for_export",
         poke_interval=3,
         timeout=600,
     )
@@ -144,6 +148,11 @@ RESCHEDULE_POKE_SECONDS = 20
 STATE_MISMATCH = "but the task instance's state attribute is"
 DEFERRED_WAITS = ("wait_snapshot", "start_export", "wait_export", "cancel_other")
 TRIGGER_STARTED = ("wait_snapshot", "wait_export")
+CONSUMER_DAG_ID = "nightly_export_consumer"
+EXAMPLE_DAGS = Path(__file__).resolve().parent.parent / "example_dags"
+# Region of the deployment's connection; the console links are for it.
+REGION = "us-east-1"
+CONSOLE = f"https://{REGION}.console.aws.amazon.com"
 
 
 class RunFailed(Exception):
@@ -191,6 +200,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         control = server.control
         prereq = control.seed_export_prerequisites(bucket="rds-exports")
         control.create_db_instance("orders")
+        consumer = EXAMPLE_DAGS / f"{CONSUMER_DAG_ID}.py"
+        (home.dags_folder / consumer.name).write_text(consumer.read_text())
         (home.dags_folder / f"{DAG_ID}.py").write_text(
             DAG_SOURCE
             % {
@@ -211,6 +222,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 timeout=150,
             )
             deployment.wait_for_dag(DAG_ID)
+            deployment.wait_for_dag(CONSUMER_DAG_ID)
             print(f"deployment ready in {time.monotonic() - started:.1f} s")
             yield Env(deployment=deployment, control=control, home=home.path)
         except BaseException:
@@ -365,18 +377,28 @@ def test_triggers_logged_their_decisions(first_run: RunRecord) -> None:
     assert f"Export {ids['export_id']} is COMPLETE" in start_log
 
 
-@pytest.mark.parametrize("task_id", TRIGGER_STARTED)
-def test_start_and_end_from_trigger_never_touch_a_worker(
-    first_run: RunRecord, task_id: str
-) -> None:
-    ti = first_run.tis[task_id]
+def test_start_and_end_from_trigger_never_touch_a_worker(first_run: RunRecord) -> None:
+    ti = first_run.tis["wait_snapshot"]
     assert ti["queued_when"] is None, ti
     assert not ti["hostname"], ti
     assert ti["pid"] is None, ti
     assert ti["try_number"] == 1
-    names = sorted(first_run.logs[task_id])
+    names = sorted(first_run.logs["wait_snapshot"])
     assert "attempt=1.log" not in names, names  # no worker ever wrote this task's log
-    assert len(first_run.trigger_logs(task_id)) == 1, names
+    assert len(first_run.trigger_logs("wait_snapshot")) == 1, names
+
+
+def test_a_trigger_started_export_wait_resumes_on_a_worker_only_to_announce(
+    first_run: RunRecord,
+) -> None:
+    """The export wait started and waited in the triggerer; COMPLETE, it resumed on a
+    worker once, for the asset event a trigger's end event cannot carry."""
+    (trigger_log,) = first_run.trigger_logs("wait_export").values()
+    assert "resuming the task on a worker to emit its asset event" in trigger_log
+    worker_log = first_run.worker_log("wait_export")
+    assert worker_log.count(PRE_EXECUTE) == 1, worker_log[-3000:]
+    export_id = first_run.ids["export_id"]
+    assert f"Asset event for s3://rds-exports/e2e/{export_id} through asset alias" in worker_log
 
 
 def test_end_from_trigger_operator_ran_on_a_worker_once(first_run: RunRecord) -> None:
@@ -425,6 +447,9 @@ def test_xcoms_reach_downstream_tasks(env: Env, first_run: RunRecord) -> None:
     assert waited["Status"] == "COMPLETE"
     canceled = xcom_value(env, first_run.run_id, "cancel_other")
     assert isinstance(canceled, dict) and canceled["Status"] == "CANCELED"
+    # wait_export resumed on a worker (for its asset event), which pushed its XCom: a dict
+    # downstream, unlike what a trigger's end event leaves (see the xfail below).
+    assert xcom_value(env, first_run.run_id, "xcom_types")["wait_export"] == "dict"
 
 
 @pytest.mark.xfail(
@@ -438,7 +463,7 @@ def test_xcoms_reach_downstream_tasks(env: Env, first_run: RunRecord) -> None:
     strict=True,
     raises=AssertionError,
 )
-@pytest.mark.parametrize("task_id", ["wait_snapshot", "start_export", "wait_export"])
+@pytest.mark.parametrize("task_id", ["wait_snapshot", "start_export"])
 def test_end_from_trigger_xcom_is_the_same_dict_a_worker_pushes(
     env: Env, first_run: RunRecord, task_id: str
 ) -> None:
@@ -446,6 +471,83 @@ def test_end_from_trigger_xcom_is_the_same_dict_a_worker_pushes(
     pulled = xcom_value(env, first_run.run_id, "xcom_types")
     assert pulled["start_other"] == "dict", pulled
     assert pulled[task_id] == "dict", pulled
+
+
+def export_links(export_id: str) -> dict[str, str]:
+    """The two console links of an export in the bucket's ``e2e`` prefix, spelled out."""
+    return {
+        "Exported Data in S3": (
+            f"{CONSOLE}/s3/buckets/rds-exports?region={REGION}&prefix=e2e/{export_id}/"
+        ),
+        "RDS Export Task": (
+            f"{CONSOLE}/rds/home?region={REGION}#export-task:id={export_id};"
+            "source-location=exports-in-s3"
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("task_id", "export"),
+    [
+        ("start_export", "export_id"),
+        ("wait_export", "export_id"),
+        ("start_other", "other_id"),
+        ("other_running", "other_id"),
+        ("cancel_other", "other_id"),
+    ],
+)
+def test_the_api_server_serves_both_console_links_of_each_task(
+    env: Env, first_run: RunRecord, task_id: str, export: str
+) -> None:
+    """The UI's extra-links endpoint, as the browser calls it, after the run."""
+    answer = env.deployment.request(
+        "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{first_run.run_id}/taskInstances/{task_id}/links"
+    )
+    assert answer["extra_links"] == export_links(first_run.ids[export])
+
+
+def test_a_snapshot_wait_that_never_touched_a_worker_has_no_link(
+    env: Env, first_run: RunRecord
+) -> None:
+    """Airflow 3.3 builds links on a worker only: a wait started and ended in the triggerer
+    has none (documented)."""
+    answer = env.deployment.request(
+        "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{first_run.run_id}/taskInstances/wait_snapshot/links"
+    )
+    assert answer["extra_links"] == {"RDS Snapshot": None}
+
+
+def test_the_example_consumer_dag_ran_on_the_announced_export(
+    env: Env, first_run: RunRecord
+) -> None:
+    """The scheduler ran nightly_export_consumer for the export wait_export announced
+    (which ended in the triggerer), and its task read the event's extra."""
+    export_id = first_run.ids["export_id"]
+    uri = f"s3://rds-exports/e2e/{export_id}/"
+    plans: list[Any] = []
+
+    def consumed() -> dict[str, Any] | None:
+        runs = env.deployment.request("GET", f"/api/v2/dags/{CONSUMER_DAG_ID}/dagRuns")
+        for run in runs["dag_runs"]:
+            if run["state"] != "success":
+                continue
+            plan = env.deployment.request(
+                "GET",
+                f"/api/v2/dags/{CONSUMER_DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/"
+                "plan_load/xcomEntries/return_value",
+            )["value"]
+            plans.append(plan)
+            if any(entry["s3_uri"] == uri for entry in plan):
+                return dict(run)
+        return None
+
+    run = env.deployment.wait_until(
+        f"a successful {CONSUMER_DAG_ID} run for {uri}", consumed, timeout=120
+    )
+    assert run["run_type"] == "asset_triggered", run
+    (plan,) = [entry for entry in plans[-1] if entry["s3_uri"] == uri]
+    assert plan["export_task_identifier"] == export_id
+    assert plan["tables_complete"] == 4 and plan["tables_clean"] is True
 
 
 # --- a second run, with the triggerer killed mid-wait ------------------------------------
@@ -463,9 +565,10 @@ def test_triggerer_killed_mid_wait_run_still_succeeds(env: Env, first_run: RunRe
     finished = [text for text in start_triggers.values() if "Trigger fired event" in text]
     assert len(finished) == 1
     assert f"Export {ids['export_id']} is COMPLETE" in finished[0]
-    # The export-state sensor, waiting in the triggerer at the time, was re-run as well.
+    # The export-state sensor, waiting in the triggerer at the time, was re-run as well;
+    # a worker ran it once, at the end, for its asset event.
     assert len(record.trigger_logs("wait_export")) == 2
-    assert "attempt=1.log" not in record.logs["wait_export"]
+    assert record.worker_log("wait_export").count(PRE_EXECUTE) == 1
     # Exactly one export per identifier, across both runs.
     assert record.calls["StartExportTask"] == 2
     per_identifier = collections.Counter(

@@ -126,3 +126,14 @@ def test_the_macro_renders_in_a_dag_run(run_dag: Callable[..., DagRunResult]) ->
     assert rendered["short"] == "orders-prod-20240101"
     assert rendered["long"] == export_identifier("x" * 300, "20240101")
     assert len(rendered["long"]) == 60
+
+
+def test_the_default_asset_alias_names_the_dag_and_the_task() -> None:
+    from airflow_rds_export.identifiers import export_asset_alias
+
+    assert export_asset_alias("nightly_rds_export", "group.wait") == (
+        "rds-export:nightly_rds_export.group.wait"
+    )
+    for dag_id, task_id, field in (("", "t", "dag_id"), ("d", "", "task_id")):
+        with pytest.raises(InvalidParameterError, match=f"{field}=''"):
+            export_asset_alias(dag_id, task_id)

@@ -597,8 +597,17 @@ def test_start_from_trigger_kwargs_survive_dag_serialization(emu: Emu, fernet_ke
     assert event.xcoms["return_value"]["SourceArn"] == arn  # type: ignore[index]
 
 
-def test_export_sensor_start_trigger_keeps_templates_for_the_triggerer(emu: Emu) -> None:
-    """Templated fields reach the triggerer unrendered (it renders them itself)."""
+@pytest.mark.parametrize(
+    ("emit_asset", "ends_as"),
+    [(False, TaskSuccessEvent), (True, TriggerEvent)],
+    ids=["no-asset-ends-in-triggerer", "asset-resumes-on-a-worker"],
+)
+def test_export_sensor_start_trigger_keeps_templates_for_the_triggerer(
+    emu: Emu, emit_asset: bool, ends_as: type
+) -> None:
+    """Templated fields reach the triggerer unrendered (it renders them itself). The
+    trigger ends the task itself, unless a COMPLETE export has an asset event to emit:
+    then it hands the decision back to a worker (``resume_on_success``)."""
     from airflow_rds_export.sensors import RdsExportTaskStateSensor
 
     classpath, encrypted, _ = _start_trigger_row(
@@ -608,6 +617,7 @@ def test_export_sensor_start_trigger_keeps_templates_for_the_triggerer(emu: Emu)
             deferrable=True,
             start_from_trigger=True,
             end_from_trigger=True,
+            emit_asset=emit_asset,
             poke_interval=POLL,
         )
     )
@@ -615,12 +625,39 @@ def test_export_sensor_start_trigger_keeps_templates_for_the_triggerer(emu: Emu)
     assert isinstance(rebuilt, RdsExportTaskStateTrigger)
     assert rebuilt.export_task_identifier == "orders-{{ ds_nodash }}"
     assert rebuilt.end_from_trigger is True
+    assert rebuilt.resume_on_success is emit_asset
     # Rendered as the triggerer would (template_fields of the task that exist on the
     # trigger), the trigger then runs to completion.
     rebuilt.export_task_identifier = "orders-20240101"
     emu.start_export("orders-20240101", starting_polls=1, in_progress_polls=1)
     event = run_trigger(rebuilt)
-    assert isinstance(event, TaskSuccessEvent)
+    assert type(event) is ends_as
+    if emit_asset:
+        assert event.payload["decision"]["action"] == "done"
+        assert event.payload["description"]["Status"] == "COMPLETE"
+
+
+def test_a_trigger_resuming_on_success_still_ends_a_failure_itself(emu: Emu) -> None:
+    """``resume_on_success`` is about success only: a FAILED export still fails the task
+    from the triggerer, and a wait ending on another status (no data written) too."""
+    emu.start_export("orders-dies")
+    emu.control.fail_export("orders-dies", cause="S3 access denied")
+    failing = RdsExportTaskStateTrigger(
+        export_task_identifier="orders-dies",
+        poll_interval=POLL,
+        end_from_trigger=True,
+        resume_on_success=True,
+    )
+    assert isinstance(run_trigger(failing), TaskFailedEvent)
+    emu.start_export("orders-starting", starting_polls=50)
+    started = RdsExportTaskStateTrigger(
+        export_task_identifier="orders-starting",
+        target_statuses=["starting"],
+        poll_interval=POLL,
+        end_from_trigger=True,
+        resume_on_success=True,
+    )
+    assert isinstance(run_trigger(started), TaskSuccessEvent)
 
 
 def test_rebuilt_trigger_runs_again_with_the_same_outcome(emu: Emu) -> None:

@@ -224,8 +224,12 @@ def _sensor(case: Case) -> Any:
         return RdsSnapshotReadySensor(
             task_id="poke", db_snapshot_identifier=SNAPSHOT, botocore_config=ONE_ATTEMPT
         )
+    # The decision, not what the task outputs: the last log line must be the decision's.
     return RdsExportTaskStateSensor(
-        task_id="poke", export_task_identifier=EXPORT, botocore_config=ONE_ATTEMPT
+        task_id="poke",
+        export_task_identifier=EXPORT,
+        botocore_config=ONE_ATTEMPT,
+        emit_asset=False,
     )
 
 

@@ -81,6 +81,7 @@ __all__ = [
     "DEFAULT_LOGICAL_DATE",
     "AirflowHarness",
     "AirflowHome",
+    "AssetEventInfo",
     "DagRunRecord",
     "DagRunResult",
     "DagRunTimeout",
@@ -199,6 +200,18 @@ class TaskInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class AssetEventInfo:
+    """An ``asset_event`` row: the asset's URI, the event's ``extra``, which task instance
+    emitted it and the asset aliases it came through."""
+
+    uri: str
+    extra: Any
+    task_id: str | None
+    map_index: int
+    aliases: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class DagRunRecord:
     """A DAG run, its task instances and XComs, read from the metadata DB."""
 
@@ -211,6 +224,8 @@ class DagRunRecord:
     """Every task instance, each map index of a mapped task on its own, by task id."""
     xcoms: dict[tuple[str, int, str], Any] = dataclasses.field(default_factory=dict)
     """``(task_id, map_index, key) -> value`` (decoded by :func:`decode_xcom`)."""
+    asset_events: tuple[AssetEventInfo, ...] = ()
+    """The asset events the run's tasks emitted, oldest first."""
 
     def task(self, task_id: str, map_index: int = -1) -> TaskInfo | None:
         """The task instance ``task_id`` / ``map_index``, if the run has it."""
@@ -269,6 +284,7 @@ def read_run(
             data_interval_end=run["data_interval_end"],
             task_instances=_read_task_instances(con, dag_id, run["run_id"]),
             xcoms=_read_xcoms(con, dag_id, run["run_id"], airflow_serde),
+            asset_events=_read_asset_events(con, dag_id, run["run_id"]),
         )
 
 
@@ -303,6 +319,34 @@ def _read_task_instances(con: sqlite3.Connection, dag_id: str, run_id: str) -> t
             )
         )
     return tuple(infos)
+
+
+def _read_asset_events(
+    con: sqlite3.Connection, dag_id: str, run_id: str
+) -> tuple[AssetEventInfo, ...]:
+    rows = con.execute(
+        "SELECT e.id, a.uri, e.extra, e.source_task_id, e.source_map_index FROM asset_event e "
+        "JOIN asset a ON a.id = e.asset_id WHERE e.source_dag_id = ? AND e.source_run_id = ? "
+        "ORDER BY e.id",
+        (dag_id, run_id),
+    ).fetchall()
+    return tuple(
+        AssetEventInfo(
+            uri=row["uri"],
+            extra=decode_xcom(row["extra"]),
+            task_id=row["source_task_id"],
+            map_index=row["source_map_index"],
+            aliases=tuple(
+                alias[0]
+                for alias in con.execute(
+                    "SELECT al.name FROM asset_alias_asset_event x JOIN asset_alias al "
+                    "ON al.id = x.alias_id WHERE x.event_id = ? ORDER BY al.name",
+                    (row["id"],),
+                )
+            ),
+        )
+        for row in rows
+    )
 
 
 def _read_xcoms(
@@ -519,6 +563,8 @@ class DagRunResult:
     """``task_id -> TaskInfo``; for a mapped task, map index -1 or else the last one."""
     xcoms: dict[tuple[str, int, str], Any]
     """(task_id, map_index, key) -> deserialized value."""
+    asset_events: tuple[AssetEventInfo, ...]
+    """The asset events the run's tasks emitted, oldest first."""
     returncode: int
     stdout: str
     stderr: str
@@ -663,6 +709,7 @@ class AirflowHarness:
             state=record.state,
             tasks=_one_per_task(record.task_instances),
             xcoms=record.xcoms,
+            asset_events=record.asset_events,
             returncode=rc,
             stdout=stdout,
             stderr=stderr,
