@@ -56,7 +56,7 @@ def asset_extra(export_task: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def emit_export_asset(
-    context: Mapping[str, Any], alias_name: str, export_task: Mapping[str, Any], log: Any
+    context: Mapping[str, Any] | None, alias_name: str, export_task: Mapping[str, Any], log: Any
 ) -> str | None:
     """Add the asset event of a COMPLETE export through the alias ``alias_name`` (one of
     the task's outlets); return the asset's URI, or None when the export wrote nothing to
@@ -72,7 +72,7 @@ def emit_export_asset(
 
     # The folder, as Airflow stores an s3:// asset's URI: without the trailing slash.
     uri = export_s3_uri(export_task).rstrip("/")
-    outlet_events = context.get("outlet_events")
+    outlet_events = (context or {}).get("outlet_events")
     if outlet_events is None:  # called outside an Airflow task run (a unit test, say)
         log.warning("No outlet_events in the task's context: no asset event for %s", uri)
         return None

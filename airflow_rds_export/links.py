@@ -244,7 +244,9 @@ def snapshot_link_values(
 
 
 def persist_export_links(
-    context: Mapping[str, Any], description: Mapping[str, Any] | None, region_name: str | None
+    context: Mapping[str, Any] | None,
+    description: Mapping[str, Any] | None,
+    region_name: str | None,
 ) -> None:
     """Persist both export links (:func:`export_link_values`) to the running task's XCom.
 
@@ -257,7 +259,9 @@ def persist_export_links(
 
 
 def persist_snapshot_link(
-    context: Mapping[str, Any], description: Mapping[str, Any] | None, region_name: str | None
+    context: Mapping[str, Any] | None,
+    description: Mapping[str, Any] | None,
+    region_name: str | None,
 ) -> None:
     """Persist the snapshot link (:func:`snapshot_link_values`), as
     :func:`persist_export_links` does."""
@@ -289,9 +293,12 @@ def _where(description: Mapping[str, Any], region_name: str | None) -> dict[str,
     return {"region_name": region, "partition": partition}
 
 
-def _push(context: Mapping[str, Any], key: str, value: dict[str, Any]) -> None:
+def _push(context: Mapping[str, Any] | None, key: str, value: dict[str, Any]) -> None:
     """``ti.xcom_push(key, value)`` unless the task does not push XComs, as the provider's
-    ``BaseAwsLink.persist``; never raises."""
+    ``BaseAwsLink.persist``; never raises. No context (``sensor.poke(None)`` in a unit
+    test): nothing to push to."""
+    if not context:
+        return
     ti = context.get("ti")
     task = context.get("task") or getattr(ti, "task", None)
     push = getattr(ti, "xcom_push", None)

@@ -98,7 +98,11 @@ def test_demo_runs_every_scenario_as_expected(tmp_path: Path) -> None:
         "billing.public.customers skipped (WarningMessage skippedTables: "
         "PERMISSIONS_DO_NOT_EXIST)" in summary
     )
-    assert "Export task orders-20261121 is complete: 4 tables, 20 GB verified" in summary
+    assert "Export task orders-20261121 is complete: 4 tables, 20 GB verified" in out
+    assert (
+        "COMPLETE 100%]; then: Asset event for s3://rds-exports/nightly/orders-20261121 "
+        "through asset alias 'rds-export:nightly_rds_export.wait_for_export'" in summary
+    )
     for uri in (
         "s3://rds-exports/nightly/orders-20261121/",
         "s3://rds-exports/fleet/fleet-analytics-20261121/",
