@@ -31,6 +31,10 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 if TYPE_CHECKING:
     from airflow_rds_export.export_metadata import ExportInfo, ExportTables, WarningReport
 
+    #: What a :class:`Decision` tells its driver to do (one of :data:`ACTIONS`); a type for
+    #: mypy only, so importing this module builds no ``Literal``.
+    Action = Literal["done", "wait", "skip", "fail", "restart"]
+
 __all__ = [
     "DEFAULT_EXPORT_ERROR_STATUSES",
     "EXPORT_COMPLETE_STATUS",
@@ -75,8 +79,6 @@ __all__ = [
     "table_verdict",
 ]
 
-Policy = Literal["reschedule", "skip", "fail"]
-Action = Literal["done", "wait", "skip", "fail", "restart"]
 ACTIONS: tuple[str, ...] = ("done", "wait", "skip", "fail", "restart")
 
 POLICIES: tuple[str, ...] = ("reschedule", "skip", "fail")

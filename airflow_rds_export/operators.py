@@ -37,9 +37,6 @@ from airflow_rds_export.decisions import (
     other_export_of,
     start_refusal,
 )
-from airflow_rds_export.descriptions import with_s3_uri
-from airflow_rds_export.errors import AwsError
-from airflow_rds_export.events import decision_from_event
 from airflow_rds_export.identifiers import MAX_EXPORT_ATTEMPTS, attempt_identifier
 from airflow_rds_export.outcomes import (
     carry_out,
@@ -48,8 +45,6 @@ from airflow_rds_export.outcomes import (
     resume_from_event,
 )
 from airflow_rds_export.outputs import ExportOutputsMixin
-from airflow_rds_export.progress import ProgressLogger
-from airflow_rds_export.retry import backoff_delay
 from airflow_rds_export.validation import (
     InvalidParameterError,
     check_literal,
@@ -70,10 +65,11 @@ from airflow_rds_export.validation import (
     validate_source_arn,
     validate_table_names,
 )
-from airflow_rds_export.waits import Check, ExportStateWait
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_rds_export.waits import Check, ExportStateWait
 
 __all__ = ["RdsCancelExportTaskOperator", "RdsStartExportTaskOperator"]
 
@@ -106,6 +102,8 @@ class _ExportWaitMixin(ExportOutputsMixin, AwsConnectionMixin, BaseOperator):
     def _export_wait(self) -> ExportStateWait:
         """The wait spec: a target status done; FAILED / CANCELED otherwise fail with
         the cause; a task not describable yet keeps the wait going."""
+        from airflow_rds_export.waits import ExportStateWait
+
         return ExportStateWait(
             export_task_identifier=self.export_id,
             target_statuses=tuple(sorted(self.wait_target_statuses)),
@@ -126,6 +124,9 @@ class _ExportWaitMixin(ExportOutputsMixin, AwsConnectionMixin, BaseOperator):
     def _wait_for_export(self, *, interval: float, max_attempts: int) -> dict[str, Any]:
         """Check until a target status: on this worker, or deferred once the first check
         could not decide. Transient AWS errors back off without using up attempts."""
+        from airflow_rds_export.progress import ProgressLogger
+        from airflow_rds_export.retry import backoff_delay
+
         show_progress = ProgressLogger(self.log)
         attempt = 0
         failures = 0
@@ -349,6 +350,8 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
     def execute(
         self, context: Context, first_try: str | None = None, last_try: str | None = None
     ) -> dict[str, Any]:
+        from airflow_rds_export.descriptions import with_s3_uri
+
         self._validate(fail_on_invalid)
         self._settle_region()
         export_task = with_s3_uri(self._start_or_adopt(context, _Tries(first_try, last_try)))
@@ -392,6 +395,8 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
 
     def _start(self, context: Context, identifier: str, tries: _Tries) -> dict[str, Any] | None:
         """Start (or adopt) the export ``identifier``; None: it is dead, try the next one."""
+        from airflow_rds_export.errors import AwsError
+
         self.log.info(
             "Starting export %s of %s to s3://%s/%s",
             identifier,
@@ -528,6 +533,8 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
     ) -> dict[str, Any]:
         """Resume after waiting to try again: try again, unless the source's own wait
         decided it can never be exported (failed or skipped)."""
+        from airflow_rds_export.events import decision_from_event
+
         if waiting_for == "source":
             decision, _ = decision_from_event(event)
             carry_out(decision)
@@ -538,12 +545,16 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
     def execute_complete(
         self, context: Context, event: dict[str, Any], export_id: str | None = None
     ) -> dict[str, Any]:
+        from airflow_rds_export.descriptions import with_s3_uri
+
         result = with_s3_uri(super().execute_complete(context, event, export_id))
         self._started_or_adopted = self.export_id
         return result
 
     def on_kill(self) -> None:
         """Cancel the export this task started or adopted, so none runs unwatched."""
+        from airflow_rds_export.errors import AwsError
+
         identifier = self._started_or_adopted
         if not identifier or not self.wait_for_completion:
             return
@@ -634,6 +645,8 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
         check_literal(export_task_identifier, validate_export_task_identifier)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_rds_export.descriptions import with_s3_uri
+
         fail_on_invalid(self.export_task_identifier, validate_export_task_identifier)
         export_task = self.hook.describe_export_task(self.export_task_identifier)
         self._seen(context, with_s3_uri(export_task) if export_task else None)
@@ -665,6 +678,8 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
         return decision
 
     def _cancel(self) -> dict[str, Any]:
+        from airflow_rds_export.errors import AwsError
+
         try:
             return self.hook.cancel_export_task(self.export_task_identifier)
         except Exception as exc:

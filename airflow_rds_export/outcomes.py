@@ -8,19 +8,20 @@ neither boto3 nor ``airflow.triggers``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_rds_export.decisions import Decision
-from airflow_rds_export.events import TASK_END_PAYLOADS, decision_from_event
 from airflow_rds_export.validation import InvalidParameterError
-from airflow_rds_export.waits import Check, Wait
 
 __all__ = ["carry_out", "default_deferrable", "fail_on_invalid", "rendered", "resume_from_event"]
 
-W = TypeVar("W", bound=Wait)
+if TYPE_CHECKING:
+    from airflow_rds_export.waits import Check, Wait
+
+W = TypeVar("W", bound="Wait")
 
 
 def carry_out(decision: Decision) -> None:
@@ -48,6 +49,8 @@ def rendered(wait_cls: type[W], values: Mapping[str, Any]) -> W:
 
 def resume_from_event(event: Any, *, log: Any, check_again: Callable[[], Check]) -> Any:
     """Apply a trigger's decision where the task resumes on a worker; return the XCom."""
+    from airflow_rds_export.events import TASK_END_PAYLOADS, decision_from_event
+
     if isinstance(event, str) and event in TASK_END_PAYLOADS:
         # The trigger ended the task itself (end_from_trigger), yet a runner resumed it
         # anyway (``airflow dags test`` does): only the state came back, so ask AWS again.

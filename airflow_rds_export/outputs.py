@@ -21,18 +21,18 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import AssetAlias, BaseOperatorLink
+from airflow.sdk import AssetAlias
 
 from airflow_rds_export.identifiers import export_asset_alias
-from airflow_rds_export.links import EXPORT_LINKS, persist_export_links
 from airflow_rds_export.validation import InvalidParameterError, validate_flag
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
+    from airflow.sdk import BaseOperatorLink
 
     from airflow_rds_export.hooks import RdsExportHook
 
-__all__ = ["ExportOutputsMixin", "validate_asset_alias"]
+__all__ = ["ConsoleLinks", "ExportOutputsMixin", "validate_asset_alias"]
 
 
 def validate_asset_alias(value: Any, field: str = "asset_alias") -> str | None:
@@ -48,6 +48,22 @@ def validate_asset_alias(value: Any, field: str = "asset_alias") -> str | None:
     return value
 
 
+class ConsoleLinks:
+    """An operator's ``operator_extra_links``, taken from :mod:`airflow_rds_export.links`
+    (``EXPORT_LINKS`` or ``SNAPSHOT_LINKS``) the first time Airflow reads them: when the DAG
+    processor serialises the DAG, ``.expand()`` maps the task, or the task runs. Parsing a
+    DAG file imports neither the links nor ``airflow.sdk.bases.operatorlink``."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> tuple[BaseOperatorLink, ...]:
+        from airflow_rds_export import links
+
+        links_of_task: tuple[BaseOperatorLink, ...] = getattr(links, self._name)
+        return links_of_task
+
+
 class ExportOutputsMixin:
     """Links, asset event and lineage of a task that starts, watches or cancels an export.
 
@@ -55,7 +71,10 @@ class ExportOutputsMixin:
     ``region_name``) and a ``log``; :meth:`_init_outputs` runs in its ``__init__``.
     """
 
-    operator_extra_links: Collection[BaseOperatorLink] = EXPORT_LINKS
+    if TYPE_CHECKING:  # what Airflow reads; the descriptor below returns it
+        operator_extra_links: Collection[BaseOperatorLink]
+    else:
+        operator_extra_links = ConsoleLinks("EXPORT_LINKS")
     #: Whether the task reports OpenLineage datasets (a cancel exports nothing).
     reports_lineage: ClassVar[bool] = True
     asset_alias: str | None = None
@@ -96,6 +115,8 @@ class ExportOutputsMixin:
         if not export_task:
             return
         self._export_seen = dict(export_task)
+        from airflow_rds_export.links import persist_export_links
+
         persist_export_links(context, export_task, self.region_name)
 
     def _announce(self, context: Mapping[str, Any], export_task: Mapping[str, Any]) -> None:

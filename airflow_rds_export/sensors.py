@@ -26,15 +26,15 @@ from airflow_rds_export.decisions import (
     SNAPSHOT_READY_STATUS,
     Decision,
 )
-from airflow_rds_export.links import SNAPSHOT_LINKS, persist_snapshot_link
 from airflow_rds_export.outcomes import carry_out, default_deferrable, rendered, resume_from_event
-from airflow_rds_export.outputs import ExportOutputsMixin
-from airflow_rds_export.progress import ProgressLogger
+from airflow_rds_export.outputs import ConsoleLinks, ExportOutputsMixin
 from airflow_rds_export.validation import check_literal, is_unrendered
 from airflow_rds_export.waits import Check, ExportStateWait, SnapshotReadyWait, Wait
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_rds_export.progress import ProgressLogger
 
 __all__ = [
     "RdsExportTaskExistenceSensor",
@@ -102,6 +102,8 @@ class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
 
     @cached_property
     def _progress(self) -> ProgressLogger:
+        from airflow_rds_export.progress import ProgressLogger
+
         return ProgressLogger(self.log)
 
     def _check(self) -> Check:
@@ -217,7 +219,7 @@ class RdsSnapshotReadySensor(_WaitSensor):
     )
     wait_cls = SnapshotReadyWait
     trigger_path = "airflow_rds_export.triggers.RdsSnapshotReadyTrigger"
-    operator_extra_links = SNAPSHOT_LINKS
+    operator_extra_links = ConsoleLinks("SNAPSHOT_LINKS")
     ui_color = "#ddbb77"
 
     def __init__(
@@ -267,6 +269,8 @@ class RdsSnapshotReadySensor(_WaitSensor):
         self._init_wait(deferrable, start_from_trigger, end_from_trigger)
 
     def _seen(self, context: Context, description: dict[str, Any] | None) -> None:
+        from airflow_rds_export.links import persist_snapshot_link
+
         persist_snapshot_link(context, description, self.region_name)
 
     def wait_arguments(self) -> dict[str, Any]:

@@ -32,8 +32,6 @@ from airflow_rds_export.decisions import (
     decide_snapshot,
     normalise_status,
 )
-from airflow_rds_export.descriptions import with_s3_uri
-from airflow_rds_export.errors import AwsError
 from airflow_rds_export.validation import (
     SNAPSHOT_TYPES,
     InvalidParameterError,
@@ -168,6 +166,8 @@ class Wait:
 
     def judge_error(self, exc: Exception) -> Check:
         """The check for a failed describe call; raises ``exc`` when no rule knows it."""
+        from airflow_rds_export.errors import AwsError
+
         error = AwsError.of(exc)
         decision = error.decide(self.label)
         if decision is None:
@@ -386,6 +386,8 @@ class ExportStateWait(_ExportStateArguments, Wait):
         return SharedRequest(EXPORT, self.export_task_identifier)
 
     def judge(self, description: dict[str, Any] | None) -> Check:
+        from airflow_rds_export.descriptions import with_s3_uri
+
         if description is not None:
             description = with_s3_uri(description)
         decision = decide_export(
