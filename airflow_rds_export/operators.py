@@ -155,11 +155,17 @@ class _ExportWaitMixin(AwsConnectionMixin, BaseOperator):
             time.sleep(interval)
 
     def _defer_export_wait(self, interval: float, max_attempts: int) -> None:
-        from airflow_rds_export.triggers import RdsExportTaskStateTrigger
+        from airflow_rds_export import triggers
 
+        # The start operator's trigger cancels the export when a user kills the task.
+        trigger_cls = (
+            triggers.RdsStartedExportTrigger
+            if isinstance(self, RdsStartExportTaskOperator)
+            else triggers.RdsExportTaskStateTrigger
+        )
         self.log.info("Export %s: deferring the wait to the triggerer", self.export_id)
         self.defer(
-            trigger=RdsExportTaskStateTrigger(
+            trigger=trigger_cls(
                 **self._export_wait().to_kwargs(),
                 poll_interval=interval,
                 max_attempts=max_attempts,

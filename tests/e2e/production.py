@@ -1,0 +1,149 @@
+"""A production-shaped Airflow deployment: PostgreSQL, CeleryExecutor on Redis, two of each.
+
+Components (each its own ``airflow`` process and process group, as in
+:class:`~e2e.deployment.Deployment`): api-server, dag-processor, scheduler, two triggerers
+(``triggerer-1``, ``triggerer-2``) and two Celery workers (``worker-1``, ``worker-2``),
+sharing one ``AIRFLOW_HOME`` for DAG files and task logs, with the metadata DB and the
+Celery result backend on a throw-away PostgreSQL and the broker on a throw-away Redis
+(:mod:`e2e.services`).
+
+With :attr:`ProductionDeployment.supervised` set, a component that exits is started again
+(as systemd or Kubernetes would restart it) instead of failing the wait, and the restart
+is recorded in :attr:`ProductionDeployment.restarts`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from airflow_rds_export.testing.airflow_runs import airflow_bin
+from e2e.deployment import Deployment, DeploymentError
+from e2e.services import PostgresServer, RedisServer
+
+__all__ = ["PRODUCTION_COMPONENTS", "ProductionDeployment"]
+
+PRODUCTION_COMPONENTS: tuple[str, ...] = (
+    "api-server",
+    "dag-processor",
+    "scheduler",
+    "triggerer-1",
+    "triggerer-2",
+    "worker-1",
+    "worker-2",
+)
+
+
+class ProductionDeployment(Deployment):
+    """Airflow on PostgreSQL with the CeleryExecutor, two triggerers and two workers.
+
+    :param postgres: the running metadata DB server.
+    :param redis: the running broker.
+    :param worker_concurrency: task slots per Celery worker.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        base_env: Mapping[str, str],
+        extra_env: Mapping[str, str],
+        *,
+        postgres: PostgresServer,
+        redis: RedisServer,
+        worker_concurrency: int = 4,
+    ) -> None:
+        db_url = postgres.url
+        super().__init__(
+            home,
+            base_env,
+            {
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "32",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
+                "AIRFLOW__CELERY__BROKER_URL": redis.url,
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db_url,
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
+                "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
+                # A task whose worker died is failed (and retried) after 30 s without a
+                # heartbeat instead of the default 5 minutes.
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+                # A triggerer silent this long loses its triggers to the other one.
+                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "20",
+                **extra_env,
+            },
+        )
+        self.postgres = postgres
+        self.redis = redis
+        self.worker_concurrency = worker_concurrency
+        self.components = PRODUCTION_COMPONENTS
+        self.supervised = False
+        self.restarts: list[tuple[str, int | None, str]] = []
+        """``(component, exit code, time)`` of every restart by supervision."""
+
+    def command(self, name: str) -> list[str]:
+        if name.startswith("triggerer-"):
+            return [airflow_bin(), "triggerer", "--skip-serve-logs"]
+        if name.startswith("worker-"):
+            return [
+                airflow_bin(),
+                "celery",
+                "worker",
+                "--concurrency",
+                str(self.worker_concurrency),
+                "--celery-hostname",
+                f"{name}@%h",
+                "--pid",
+                str(self.home / f"{name}.pid"),
+                "--skip-serve-logs",
+            ]
+        return super().command(name)
+
+    def migrate(self, timeout: float = 600) -> float:
+        """``airflow db migrate`` against PostgreSQL; returns the wall time."""
+        started = time.monotonic()
+        with open(self.log_path("db-migrate"), "w") as log:
+            proc = subprocess.run(
+                [airflow_bin(), "db", "migrate"],
+                env=self.env,
+                cwd=self.home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        if proc.returncode != 0:
+            raise DeploymentError(
+                f"airflow db migrate failed ({proc.returncode}): see {self.log_path('db-migrate')}"
+            )
+        return time.monotonic() - started
+
+    def assert_alive(self) -> None:
+        if not self.supervised:
+            super().assert_alive()
+            return
+        for name, proc in list(self.processes.items()):
+            code = proc.poll()
+            if code is not None:
+                self.stop(name)
+                self.restarts.append((name, code, time.strftime("%H:%M:%S")))
+                self.start(name)
+
+    def query(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        """Rows of ``sql`` (``?`` placeholders) from the PostgreSQL metadata DB."""
+        return self.postgres.query(sql.replace("?", "%s"), *params)
+
+    def worker_of_pid(self, pid: int) -> str | None:
+        """The worker whose process group holds process ``pid`` (a task's)."""
+        import os
+
+        try:
+            group = os.getpgid(pid)
+        except OSError:
+            return None
+        for name, proc in self.processes.items():
+            if name.startswith("worker-") and proc.pid == group:
+                return name
+        return None
