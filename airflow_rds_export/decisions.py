@@ -591,7 +591,9 @@ def decide_cancel_on_kill(
     assignment: a user marked the deferred task failed or success, or cleared it, but
     also a trigger reassigned to another triggerer after this one missed its heartbeats.
     The task instance's state tells them apart: still ``deferred`` means the trigger
-    moved and the export is watched elsewhere; anything else is the user's action. An
+    moved and the export is watched elsewhere (or, after a clear, that the new try has
+    already adopted the export: canceling it would fail that try); anything else is the
+    user's action. An
     unreadable state cancels nothing (a cancel cannot be undone; an export left running
     is named in the log). Returns ``(cancel, reason)``.
     """
@@ -605,14 +607,15 @@ def decide_cancel_on_kill(
     if task_state == TASK_STILL_DEFERRED:
         return (
             False,
-            f"Trigger of {task} stopped while the task is still deferred: it moved to another "
-            f"triggerer, which keeps watching export task {resource}; not canceling it",
+            f"Trigger of {task} stopped while the task is deferred: it moved to another "
+            "triggerer, or the task was cleared and its new try already adopted the export; "
+            f"either way export task {resource} is watched, so it is not canceled",
         )
     return (
         True,
-        f"Task {task} was set to {task_state or 'none (cleared)'} by a user while it waited "
-        f"deferred for export task {resource}, which it started or adopted: canceling the "
-        "export, as on_kill does on a worker",
+        f"Task {task} stopped waiting for export task {resource} by a user's action (marked "
+        f"failed or success, or cleared; its state is now {task_state or 'none'}): canceling "
+        "the export it started or adopted, as on_kill does on a worker",
     )
 
 

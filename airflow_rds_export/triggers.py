@@ -267,6 +267,13 @@ class RdsStartedExportTrigger(RdsExportTaskStateTrigger):
     triggerer shutting down or a trigger moving to another triggerer cancels nothing.
     """
 
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_rds_export import user_kill
+
+        user_kill.prepare(getattr(self, "task_instance", None))
+        async for event in super().run():
+            yield event
+
     async def on_kill(self) -> None:
         from airflow_rds_export.user_kill import cancel_on_user_kill
 

@@ -20,10 +20,33 @@ from airflow_rds_export.connection import AwsConnection
 from airflow_rds_export.decisions import decide_cancel_on_kill, describe_kill_cancel_error
 from airflow_rds_export.errors import AwsError
 
-__all__ = ["cancel_on_user_kill", "task_state"]
+__all__ = ["cancel_on_user_kill", "prepare", "task_state"]
 
-#: Bound on each call on_kill makes (Airflow bounds the whole of on_kill at 30 s).
-CALL_TIMEOUT_SECONDS = 10.0
+#: Bounds on the two calls on_kill makes (Airflow bounds the whole of on_kill at 30 s).
+STATE_TIMEOUT_SECONDS = 15.0
+CANCEL_TIMEOUT_SECONDS = 10.0
+
+_warm_up: asyncio.Task[Any] | None = None
+
+
+def prepare(task_instance: Any) -> None:
+    """Once per triggerer process, read a task state in the background.
+
+    The triggerer's supervisor answers ``GetTaskStates`` through an in-process API server
+    it builds on first use, which took 10 s on a busy 2-core machine: paid here, when the
+    first such trigger starts, a user's kill reaches AWS within a poll interval.
+    """
+    global _warm_up
+    if _warm_up is not None or task_instance is None:
+        return
+
+    async def read() -> None:
+        try:
+            await task_state(task_instance)
+        except Exception:  # only a warm-up: on_kill reads (and reports) the state itself
+            return
+
+    _warm_up = asyncio.get_running_loop().create_task(read(), name="rds-export-kill-warm-up")
 
 
 def _label(task_instance: Any) -> str:
@@ -50,7 +73,7 @@ async def task_state(task_instance: Any) -> tuple[bool, str | None]:
         map_index=map_index,
     )
     comms = task_runner.SUPERVISOR_COMMS
-    response = await asyncio.wait_for(comms.asend(request), CALL_TIMEOUT_SECONDS)
+    response = await asyncio.wait_for(comms.asend(request), STATE_TIMEOUT_SECONDS)
     states = getattr(response, "task_states", {}).get(task_instance.run_id, {})
     key = task_instance.task_id if map_index < 0 else f"{task_instance.task_id}_{map_index}"
     if key not in states:
@@ -68,8 +91,31 @@ async def cancel_on_user_kill(
     """Cancel ``export_task_identifier`` if the task was killed by a user; log who and why.
 
     Returns whether CancelExportTask was accepted. Never raises (on_kill's errors would
-    only be logged by Airflow, without the export's name).
+    only be logged by Airflow, without the export's name). Airflow 3.3.2's triggerer
+    repeats its cancel of the trigger's task on every sync (about once a second) until
+    the trigger has finished, which would interrupt on_kill mid-call: the work runs as its
+    own task, awaited through those repeats; each call inside is bounded.
     """
+    work = asyncio.ensure_future(
+        _cancel_on_user_kill(connection, task_instance, export_task_identifier, log)
+    )
+    while True:
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            if work.done():
+                return work.result()
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+
+
+async def _cancel_on_user_kill(
+    connection: AwsConnection,
+    task_instance: Any,
+    export_task_identifier: str,
+    log: logging.Logger | Any,
+) -> bool:
     if task_instance is None:
         log.warning(
             "Trigger stopped without a task instance; export task %s is not canceled",
@@ -93,7 +139,7 @@ async def cancel_on_user_kill(
         async with await hook.get_async_conn() as client:
             answer = await asyncio.wait_for(
                 hook.cancel_export_task_async(client, export_task_identifier),
-                CALL_TIMEOUT_SECONDS,
+                CANCEL_TIMEOUT_SECONDS,
             )
     except Exception as exc:
         error = AwsError.of(exc)

@@ -43,6 +43,7 @@ class ProductionDeployment(Deployment):
     :param postgres: the running metadata DB server.
     :param redis: the running broker.
     :param worker_concurrency: task slots per Celery worker.
+    :param triggerer_capacity: triggers per triggerer (``--capacity``).
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class ProductionDeployment(Deployment):
         postgres: PostgresServer,
         redis: RedisServer,
         worker_concurrency: int = 4,
+        triggerer_capacity: int = 1000,
     ) -> None:
         db_url = postgres.url
         super().__init__(
@@ -78,6 +80,7 @@ class ProductionDeployment(Deployment):
         self.postgres = postgres
         self.redis = redis
         self.worker_concurrency = worker_concurrency
+        self.triggerer_capacity = triggerer_capacity
         self.components = PRODUCTION_COMPONENTS
         self.supervised = False
         self.restarts: list[tuple[str, int | None, str]] = []
@@ -85,7 +88,8 @@ class ProductionDeployment(Deployment):
 
     def command(self, name: str) -> list[str]:
         if name.startswith("triggerer-"):
-            return [airflow_bin(), "triggerer", "--skip-serve-logs"]
+            capacity = str(self.triggerer_capacity)
+            return [airflow_bin(), "triggerer", "--skip-serve-logs", "--capacity", capacity]
         if name.startswith("worker-"):
             return [
                 airflow_bin(),
@@ -134,6 +138,39 @@ class ProductionDeployment(Deployment):
     def query(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         """Rows of ``sql`` (``?`` placeholders) from the PostgreSQL metadata DB."""
         return self.postgres.query(sql.replace("?", "%s"), *params)
+
+    def triggerer_heartbeats(self) -> dict[int, float]:
+        """Running triggerer job id -> seconds since its last heartbeat."""
+        rows = self.query(
+            "SELECT id, EXTRACT(EPOCH FROM (now() - latest_heartbeat)) AS age FROM job "
+            "WHERE job_type = 'TriggererJob' AND state = 'running'"
+        )
+        return {int(r["id"]): float(r["age"]) for r in rows}
+
+    def triggerer_jobs(self, silent_after: float = 12.0) -> dict[str, int]:
+        """Which triggerer job each triggerer process runs (``name -> job id``).
+
+        The job table does not say, so: freeze ``triggerer-1`` (SIGSTOP) until one job's
+        heartbeat is ``silent_after`` seconds old (below the health threshold, so no
+        trigger moves), thaw it; the other live job is ``triggerer-2``'s.
+        """
+        import os
+        import signal
+
+        group = self.processes["triggerer-1"].pid
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            silent = self.wait_until(
+                "triggerer-1's job to miss heartbeats",
+                lambda: [j for j, age in self.triggerer_heartbeats().items() if age > silent_after],
+                60,
+            )
+        finally:
+            os.killpg(group, signal.SIGCONT)
+        others = [j for j in self.triggerer_heartbeats() if j not in silent]
+        if len(silent) != 1 or len(others) != 1:
+            raise DeploymentError(f"cannot tell the triggerer jobs apart: {silent} / {others}")
+        return {"triggerer-1": silent[0], "triggerer-2": others[0]}
 
     def worker_of_pid(self, pid: int) -> str | None:
         """The worker whose process group holds process ``pid`` (a task's)."""
