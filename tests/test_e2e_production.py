@@ -9,7 +9,7 @@ The tests run in file order:
 1. a deferred start-and-wait marked failed through the REST API cancels its export
    within one poll interval, and its log says who canceled it and why; the same for a
    cleared task and for a DAG run marked failed;
-2. a triggerer frozen (SIGSTOP) until the other one takes its trigger over, then thawed:
+2. a live triggerer missing its heartbeats until the other one takes its trigger over:
    Airflow 3.3 stops the trigger there "by user action" and calls ``on_kill()``, but the
    task is still deferred, so nothing is canceled;
 3. shared polling on two triggerers: 16 snapshot waits split across both, one batched
@@ -24,9 +24,7 @@ About 12-15 minutes on 2 cores. Skipped when PostgreSQL or Redis is not installe
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -368,42 +366,45 @@ def test_no_killed_export_is_left_running(prod: Prod) -> None:
 
 
 def test_trigger_moved_from_a_live_triggerer_cancels_nothing(prod: Prod) -> None:
+    """A live triggerer that misses its heartbeats loses its triggers to the other one;
+    Airflow 3.3.2 then stops them there through the user-action path and calls on_kill().
+    The missed heartbeats are made in the metadata DB (the holder's ``latest_heartbeat``
+    kept 2 minutes old until the other triggerer takes the trigger): freezing the process
+    instead (SIGSTOP) also freezes its open transaction, whose row locks keep the other
+    triggerer (``FOR UPDATE SKIP LOCKED``) from ever taking the trigger."""
     dep = prod.deployment
     run_id, export_id = _start_deferred_export(prod, "kill-moved")
-    trigger_before = dep.query(
+    trigger = dep.query(
         "SELECT t.id, t.triggerer_id FROM trigger t JOIN task_instance ti ON ti.trigger_id = t.id "
         "WHERE ti.dag_id = ? AND ti.run_id = ?",
         KILL_DAG_ID,
         run_id,
     )[0]
-    jobs = dep.triggerer_jobs()
-    holder = next(name for name, job in jobs.items() if job == trigger_before["triggerer_id"])
-    pgid = dep.processes[holder].pid
-    os.killpg(pgid, signal.SIGSTOP)
-    try:
+    holder = trigger["triggerer_id"]
 
-        def moved() -> bool:
-            rows = dep.query("SELECT triggerer_id FROM trigger WHERE id = ?", trigger_before["id"])
-            return bool(rows) and rows[0]["triggerer_id"] not in (
-                None,
-                trigger_before["triggerer_id"],
-            )
+    def moved() -> bool:
+        dep.execute(
+            "UPDATE job SET latest_heartbeat = now() - interval '120 seconds' WHERE id = ?",
+            holder,
+        )
+        rows = dep.query("SELECT triggerer_id FROM trigger WHERE id = ?", trigger["id"])
+        return bool(rows) and rows[0]["triggerer_id"] not in (None, holder)
 
-        dep.wait_until("the other triggerer to take the trigger over", moved, 120, interval=2)
-    finally:
-        os.killpg(pgid, signal.SIGCONT)
-    print(f"{holder} frozen until its trigger moved; thawed at {time.strftime('%H:%M:%S')}")
+    dep.wait_until("the other triggerer to take the trigger over", moved, 120, interval=0.5)
+    print(f"trigger of {run_id} moved from triggerer job {holder} at {time.strftime('%H:%M:%S')}")
     text = _wait_for_log(prod, run_id, "moved to another triggerer", timeout=60)
     assert "Trigger cancelled by user action, invoking on_kill" in text, text[-3000:]
     time.sleep(KILL_POLL_SECONDS)
     export = _export(prod.control, export_id)
     assert export and export["Status"] == "IN_PROGRESS", export
-    assert "Canceled export task kill-moved" not in text
+    assert "Canceled export task kill-moved" not in _trigger_logs(prod, run_id)
     ti = dep.request("GET", _ti_path(run_id))
     assert ti["state"] == "deferred", ti
-    # Done with it: the user kills it, and now it is canceled.
+    # The new triggerer watches it: the user kills it, and now it is canceled.
+    since = time.monotonic()
     dep.request("PATCH", _ti_path(run_id), {"new_state": "failed"})
-    _wait_canceled(prod, export_id, time.monotonic(), timeout=3 * KILL_POLL_SECONDS)
+    elapsed = _wait_canceled(prod, export_id, since, timeout=3 * KILL_POLL_SECONDS)
+    print(f"moved trigger's task marked failed -> {export_id} CANCELING after {elapsed:.1f} s")
 
 
 # --- 3. shared polling on two triggerers --------------------------------------------------

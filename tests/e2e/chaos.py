@@ -45,6 +45,8 @@ class Chaos:
         self.start_calls_before = 0
         self.adopt_expected: int | None = None
         self.killed_worker_task: int | None = None
+        self.rearmed = 0
+        self.call_seen_at: float | None = None
 
     @property
     def done(self) -> bool:
@@ -62,6 +64,7 @@ class Chaos:
             print(f"chaos: {event}", flush=True)
         self.stage = stage
         self.since = time.monotonic()
+        self.call_seen_at = None
 
     def _start_tasks(self) -> list[dict[str, Any]]:
         return self.deployment.query(
@@ -129,15 +132,37 @@ class Chaos:
         self.control.hang("StartExportTask", count=1, seconds=HANG_SECONDS)
         self._advance("worker_in_flight")
 
+    def _in_flight(self, task: dict[str, Any]) -> bool:
+        """Whether this try's log ends inside StartExportTask (sent, not answered)."""
+        path = (
+            self.deployment.home
+            / "logs"
+            / f"dag_id={FLEET_DAG_ID}"
+            / f"run_id={self.run_id}"
+            / f"task_id={START_TASK}"
+            / f"map_index={task['map_index']}"
+            / f"attempt={task['try_number']}.log"
+        )
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            return False
+        sent = text.rfind("Starting export fleet-")
+        answered = max(text.rfind("Started export fleet-"), text.rfind("already exists"))
+        return sent > answered
+
     def _worker_in_flight(self) -> None:
         calls = int(self.control.calls().get("StartExportTask", 0))
         if calls <= self.start_calls_before:
             if time.monotonic() - self.since > 240:
                 raise AssertionError("no StartExportTask arrived while the hang was armed")
             return
+        if self.call_seen_at is None:
+            self.call_seen_at = time.monotonic()
         running = [t for t in self._start_tasks() if t["state"] == "running" and t["pid"]]
-        running.sort(key=lambda t: t["start_date"])
         for task in running:
+            if not self._in_flight(task):
+                continue
             worker = self.deployment.worker_of_pid(int(task["pid"]))
             if worker is None:
                 continue
@@ -151,8 +176,11 @@ class Chaos:
                 f"(try {task['try_number']}) waited for its StartExportTask; {worker} restarted",
             )
             return
-        if time.monotonic() - self.since > HANG_SECONDS:
-            raise AssertionError(f"no running start task found on a worker: {running}")
+        if time.monotonic() - self.call_seen_at > HANG_SECONDS + 10:
+            self.rearmed += 1
+            if self.rearmed > 3:
+                raise AssertionError(f"never caught a start task in flight: {running}")
+            self._advance("kill_worker")  # arm the hang again for the next start
 
     # 3. restart the scheduler --------------------------------------------------------
 

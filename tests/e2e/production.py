@@ -172,15 +172,22 @@ class ProductionDeployment(Deployment):
             raise DeploymentError(f"cannot tell the triggerer jobs apart: {silent} / {others}")
         return {"triggerer-1": silent[0], "triggerer-2": others[0]}
 
-    def worker_of_pid(self, pid: int) -> str | None:
-        """The worker whose process group holds process ``pid`` (a task's)."""
-        import os
+    def execute(self, sql: str, *params: Any) -> int:
+        """Change the metadata DB (``?`` placeholders); returns the row count."""
+        return self.postgres.execute(sql.replace("?", "%s"), *params)
 
-        try:
-            group = os.getpgid(pid)
-        except OSError:
-            return None
-        for name, proc in self.processes.items():
-            if name.startswith("worker-") and proc.pid == group:
-                return name
+    def worker_of_pid(self, pid: int) -> str | None:
+        """The worker that process ``pid`` (a task's) descends from, by its parent chain
+        (the Task SDK runs a task in a process group of its own)."""
+        workers = {p.pid: n for n, p in self.processes.items() if n.startswith("worker-")}
+        seen = 0
+        while pid > 1 and seen < 20:
+            if pid in workers:
+                return workers[pid]
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                return None
+            pid = int(stat.rsplit(")", 1)[1].split()[1])  # field 4: the parent's pid
+            seen += 1
         return None

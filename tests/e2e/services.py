@@ -223,6 +223,18 @@ class PostgresServer(_Server):
             conn.close()
         return True
 
+    def execute(self, sql: str, *params: Any) -> int:
+        """Run one statement and commit it; returns the row count."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                count = int(cur.rowcount)
+            conn.commit()
+            return count
+        finally:
+            conn.close()
+
     def query(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         """Rows of ``sql`` as dicts."""
         conn = self.connect()
