@@ -175,7 +175,13 @@ def makespan(dep: ProductionDeployment, control: Any, world: Any) -> dict[str, A
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.parse_args()
+    parser.add_argument(
+        "--end-from-trigger",
+        action="store_true",
+        help="variant: start_and_wait with end_from_trigger=True (no worker resume per export)",
+    )
+    parser.add_argument("--skip-polling", action="store_true", help="makespan only")
+    args = parser.parse_args()
     missing = services_missing()
     if missing:
         raise SystemExit(f"fleet_makespan: {missing}")
@@ -191,7 +197,16 @@ def main() -> None:
         prereq = control.seed_export_prerequisites(bucket="rds-exports")
         sources = [f"fleet{i:02d}" for i in range(SOURCES)]
         world = seed_fleet(control, prereq, sources, [EXPORT_SECONDS] * SOURCES)
-        (home.dags_folder / f"{FLEET_DAG_ID}.py").write_text(fleet_dag_source(sources))
+        dag_source = fleet_dag_source(sources)
+        if args.end_from_trigger:
+            marker = "        deferrable=True,\n        max_active_tis_per_dag"
+            assert marker in dag_source, "fleet DAG changed shape"
+            dag_source = dag_source.replace(
+                marker,
+                "        deferrable=True,\n        end_from_trigger=True,\n"
+                "        max_active_tis_per_dag",
+            )
+        (home.dags_folder / f"{FLEET_DAG_ID}.py").write_text(dag_source)
         (home.dags_folder / "rds_watch.py").write_text(
             WATCH_DAG % {"waits": WAITS, "poll": WATCH_POLL_SECONDS}
         )
@@ -217,7 +232,7 @@ def main() -> None:
             )
             dep.wait_for_dag(FLEET_DAG_ID, 180)
             dep.wait_for_dag("rds_watch", 180)
-            polling = shared_polling(dep, control)
+            polling = None if args.skip_polling else shared_polling(dep, control)
             print(f"shared polling: {polling}", flush=True)
             fleet = makespan(dep, control, world)
         except BaseException:
@@ -228,7 +243,9 @@ def main() -> None:
     print(fleet["ledger"])
     summary = {k: v for k, v in fleet.items() if k != "ledger"}
     print(summary)
-    save("fleet_makespan", {"machine": machine(), "polling": polling, "fleet": fleet})
+    fleet["variant"] = "end_from_trigger=True" if args.end_from_trigger else "as shipped"
+    name = "fleet_makespan_end_from_trigger" if args.end_from_trigger else "fleet_makespan"
+    save(name, {"machine": machine(), "polling": polling, "fleet": fleet})
 
 
 if __name__ == "__main__":
