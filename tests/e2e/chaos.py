@@ -166,13 +166,14 @@ class Chaos:
             worker = self.deployment.worker_of_pid(int(task["pid"]))
             if worker is None:
                 continue
-            self.deployment.stop(worker, signal.SIGKILL)
+            killed = self.deployment.kill_tree(worker)
             time.sleep(1)
             self.deployment.start(worker)  # as a supervisor would
             self.killed_worker_task = int(task["map_index"])
             self._advance(
                 "restart_scheduler",
-                f"kill -9 {worker} (process group) while {START_TASK}[{task['map_index']}] "
+                f"kill -9 {worker} ({killed} processes: it and every descendant) while "
+                f"{START_TASK}[{task['map_index']}] "
                 f"(try {task['try_number']}) waited for its StartExportTask; {worker} restarted",
             )
             return

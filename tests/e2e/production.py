@@ -14,6 +14,7 @@ is recorded in :attr:`ProductionDeployment.restarts`.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Mapping
@@ -176,18 +177,55 @@ class ProductionDeployment(Deployment):
         """Change the metadata DB (``?`` placeholders); returns the row count."""
         return self.postgres.execute(sql.replace("?", "%s"), *params)
 
+    def kill_tree(self, name: str) -> int:
+        """SIGKILL component ``name`` and every process descending from it, as a machine
+        dying would (the Task SDK runs each task in a process group of its own, which a
+        signal to the component's group misses). Returns how many processes were killed."""
+        import os
+        import signal
+
+        proc = self.processes[name]
+        doomed = {proc.pid} | _descendants(proc.pid)
+        for pid in doomed:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        self.stop(name, signal.SIGKILL)
+        return len(doomed)
+
     def worker_of_pid(self, pid: int) -> str | None:
         """The worker that process ``pid`` (a task's) descends from, by its parent chain
         (the Task SDK runs a task in a process group of its own)."""
         workers = {p.pid: n for n, p in self.processes.items() if n.startswith("worker-")}
-        seen = 0
-        while pid > 1 and seen < 20:
-            if pid in workers:
-                return workers[pid]
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except OSError:
+        current: int | None = pid
+        for _ in range(20):
+            if current is None or current <= 1:
                 return None
-            pid = int(stat.rsplit(")", 1)[1].split()[1])  # field 4: the parent's pid
-            seen += 1
+            if current in workers:
+                return workers[current]
+            current = _parent_of(current)
         return None
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # field 4: the parent's pid
+
+
+def _descendants(root: int) -> set[int]:
+    """Every live process whose parent chain reaches ``root``."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            parent = _parent_of(int(entry.name))
+            if parent is not None:
+                parents[int(entry.name)] = parent
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        children = {pid for pid, parent in parents.items() if parent in frontier}
+        frontier = children - found
+        found |= children
+    return found
