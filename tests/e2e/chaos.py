@@ -3,13 +3,14 @@
 :class:`Chaos` is stepped on every poll of the run (``Deployment.wait_for_run(on_poll=)``)
 and carries out, in order, each event once its moment has come:
 
-1. ``kill -9`` the triggerer holding the most deferred start tasks (its whole process
-   group) once several are deferred; its restart is held back until every one of its
-   triggers runs on the other triggerer;
-2. ``kill -9`` the Celery worker running a start task while that task's StartExportTask
-   is in flight (the emulator holds the request 12 s, then carries it out, as AWS
-   accepting a request whose caller died): the retry must adopt that export;
-   (a supervisor starts it again at once);
+1. ``kill -9`` the triggerer holding the most deferred start tasks (it and every process
+   it started) once several are deferred; its restart is held back until every one of
+   its triggers runs on the other triggerer;
+2. ``kill -9`` the Celery worker (and every descendant) running a start task while that
+   task's StartExportTask is in flight (the emulator holds the request 12 s, then carries
+   it out, as AWS does with a request whose caller died, unless the quota refuses it
+   then); a supervisor starts the worker again at once. The retry adopts the export, or
+   starts it if AWS refused the first request: one export either way;
 3. restart the scheduler (SIGTERM, start);
 4. restart PostgreSQL (fast shutdown, start); components that exit on the lost
    connection are restarted by supervision (``ProductionDeployment.supervised``).
@@ -20,7 +21,6 @@ in :attr:`Chaos.errors` and the test asserts there are none.
 
 from __future__ import annotations
 
-import signal
 import time
 from typing import Any
 
@@ -97,11 +97,12 @@ class Chaos:
         name = max(jobs, key=lambda n: by_triggerer.get(jobs[n], 0))
         if not by_triggerer.get(jobs[name]):
             return
-        self.deployment.stop(name, signal.SIGKILL)  # not restarted until its triggers moved
+        killed = self.deployment.kill_tree(name)  # not restarted until its triggers moved
         self.dead_triggerer = (name, jobs[name])
         self._advance(
             "triggerer_moved",
-            f"kill -9 {name} (process group; job {jobs[name]}) holding "
+            f"kill -9 {name} ({killed} processes: it and its trigger runner; job {jobs[name]}) "
+            "holding "
             f"{by_triggerer[jobs[name]]} of the {sum(v for k, v in by_triggerer.items() if k)} "
             "deferred triggers",
         )
