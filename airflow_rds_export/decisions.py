@@ -60,12 +60,14 @@ __all__ = [
     "decide_adoption",
     "decide_call_error",
     "decide_cancel",
+    "decide_cancel_on_kill",
     "decide_export",
     "decide_permanent_error",
     "decide_snapshot",
     "decide_start_error",
     "decide_tables",
     "decide_transient_error",
+    "describe_kill_cancel_error",
     "describe_unknown_refusal",
     "describe_unreadable_metadata",
     "export_wrote_data",
@@ -592,6 +594,62 @@ def decide_cancel(
             if on_invalid_state == "skip"
             else "To do: use on_invalid_state='skip' if a finished export is fine here"
         ),
+    )
+
+
+#: The task state of a deferred task whose trigger still runs somewhere: the trigger was
+#: moved (another triggerer took it over), not killed.
+TASK_STILL_DEFERRED = "deferred"
+
+
+def decide_cancel_on_kill(
+    task_state: str | None, *, task_known: bool, resource: str, task: str
+) -> tuple[bool, str]:
+    """Whether a trigger that the triggerer stopped "by user action" cancels its export.
+
+    Airflow 3.3 calls ``BaseTrigger.on_kill()`` for every trigger that left the triggerer's
+    assignment: a user marked the deferred task failed or success, or cleared it, but
+    also a trigger reassigned to another triggerer after this one missed its heartbeats.
+    The task instance's state tells them apart: still ``deferred`` means the trigger
+    moved and the export is watched elsewhere (or, after a clear, that the new try has
+    already adopted the export: canceling it would fail that try); anything else is the
+    user's action. An
+    unreadable state cancels nothing (a cancel cannot be undone; an export left running
+    is named in the log). Returns ``(cancel, reason)``.
+    """
+    if not task_known:
+        return (
+            False,
+            f"Trigger of {task} stopped; could not read the task's state ({task_state}), so "
+            f"export task {resource} is not canceled and may still run in AWS. To do: check "
+            "the task, and cancel the export if nothing waits for it",
+        )
+    if task_state == TASK_STILL_DEFERRED:
+        return (
+            False,
+            f"Trigger of {task} stopped while the task is deferred: it moved to another "
+            "triggerer, or the task was cleared and its new try already adopted the export; "
+            f"either way export task {resource} is watched, so it is not canceled",
+        )
+    return (
+        True,
+        f"Task {task} stopped waiting for export task {resource} by a user's action (marked "
+        f"failed or success, or cleared; its state is now {task_state or 'none'}): canceling "
+        "the export it started or adopted, as on_kill does on a worker",
+    )
+
+
+def describe_kill_cancel_error(resource: str, error_code: str | None, message: str) -> str:
+    """The log line when the kill-time CancelExportTask is refused or fails."""
+    if cancel_raced(error_code):
+        return (
+            f"Export task {resource} could not be canceled ({error_code}): it is no longer "
+            "running (finished, canceling or gone); nothing left to cancel"
+        )
+    return (
+        f"Could not cancel export task {resource} ({error_code or 'no answer'}: {message}): "
+        "it may still run in AWS. To do: cancel it (RdsCancelExportTaskOperator or "
+        "aws rds cancel-export-task)"
     )
 
 

@@ -209,6 +209,14 @@ class RdsExportHook(AwsGenericHook[RDSClient]):
             self.conn.cancel_export_task(ExportTaskIdentifier=export_task_identifier)
         )
 
+    async def cancel_export_task_async(
+        self, client: Any, export_task_identifier: str
+    ) -> dict[str, Any]:
+        """As :meth:`cancel_export_task`, on an aiobotocore client (for triggers)."""
+        return to_jsonable(
+            await client.cancel_export_task(ExportTaskIdentifier=export_task_identifier)
+        )
+
     # Snapshots ------------------------------------------------------------------------
 
     def describe_snapshot(

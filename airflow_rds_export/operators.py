@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import (
@@ -86,6 +86,8 @@ class _ExportWaitMixin(ExportOutputsMixin, AwsConnectionMixin, BaseOperator):
     verify_tables: bool = False
     expected_tables: Sequence[str] | None = None
     on_table_failure: str = "fail"
+    #: The trigger class (in :mod:`.triggers`) a deferred export wait runs in.
+    export_trigger: ClassVar[str] = "RdsExportTaskStateTrigger"
 
     def __init__(self, **kwargs: Any) -> None:
         # Without an __init__ of its own, Airflow's operator metaclass reads this class's
@@ -158,11 +160,12 @@ class _ExportWaitMixin(ExportOutputsMixin, AwsConnectionMixin, BaseOperator):
             time.sleep(interval)
 
     def _defer_export_wait(self, interval: float, max_attempts: int) -> None:
-        from airflow_rds_export.triggers import RdsExportTaskStateTrigger
+        from airflow_rds_export import triggers
 
+        trigger_cls = getattr(triggers, self.export_trigger)
         self.log.info("Export %s: deferring the wait to the triggerer", self.export_id)
         self.defer(
-            trigger=RdsExportTaskStateTrigger(
+            trigger=trigger_cls(
                 **self._export_wait().to_kwargs(),
                 poll_interval=interval,
                 max_attempts=max_attempts,
@@ -255,6 +258,8 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
     """
 
     wait_target_statuses = frozenset({"complete"})
+    # Its trigger cancels the export when a user kills the deferred task.
+    export_trigger = "RdsStartedExportTrigger"
     template_fields: Sequence[str] = (
         *AWS_TEMPLATE_FIELDS,
         "export_task_identifier",

@@ -40,6 +40,7 @@ from airflow_rds_export.waits import Check, ExportStateWait, SnapshotReadyWait, 
 __all__ = [
     "RdsExportTaskStateTrigger",
     "RdsSnapshotReadyTrigger",
+    "RdsStartedExportTrigger",
     "RdsWaitTrigger",
     "decision_from_event",
     "timer",
@@ -270,3 +271,30 @@ class RdsExportTaskStateTrigger(RdsWaitTrigger):
 
     wait_cls = ExportStateWait
     default_poll_interval = 30.0
+
+
+class RdsStartedExportTrigger(RdsExportTaskStateTrigger):
+    """The start operator's deferred wait for the export it started or adopted.
+
+    Waits as :class:`RdsExportTaskStateTrigger`; in addition, when a user kills the
+    deferred task (marks it failed or success, or clears it) it cancels the export, as
+    the operator's ``on_kill`` does on a worker (:mod:`airflow_rds_export.user_kill`). A
+    triggerer shutting down or a trigger moving to another triggerer cancels nothing.
+    """
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_rds_export import user_kill
+
+        user_kill.prepare(getattr(self, "task_instance", None))
+        async for event in super().run():
+            yield event
+
+    async def on_kill(self) -> None:
+        from airflow_rds_export.user_kill import cancel_on_user_kill
+
+        await cancel_on_user_kill(
+            self.connection,
+            getattr(self, "task_instance", None),
+            str(self.wait_arguments()["export_task_identifier"]),
+            self.log,
+        )

@@ -214,7 +214,115 @@ def verification_section(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def fleet_section(r: dict[str, Any]) -> list[str]:
+    p, f = r["polling"], r["fleet"]
+    ratio_exports = f["export_makespan"] / f["ideal_seconds"]
+    ratio_run = f["run_makespan"] / f["ideal_seconds"]
+    lines = [
+        "## 7. Fleet makespan under the quota, and shared polling on two triggerers",
+        "",
+        "The production-shaped deployment of the e2e tests (`tests/e2e/production.py`): "
+        "PostgreSQL, CeleryExecutor with two workers (4 slots each), two triggerers, "
+        "scheduler, dag-processor, api-server, against the emulator server "
+        "(`bench/fleet_makespan.py`).",
+        "",
+        f"**Shared polling.** {p['waits']} snapshot waits started in the triggerers, split "
+        f"{p['split']} (triggerer job: waits) across {p['triggerers_with_waits']} triggerers; "
+        f"DescribeDBSnapshots counted at the emulator over {p['cycles']} cycles of "
+        f"{p['poll_seconds']} s: {p['calls']} calls, **{p['calls_per_cycle']:.2f} per cycle** "
+        f"(one per triggerer holding waits; per-trigger polling would make "
+        f"{p['per_trigger_calls_per_cycle']}).",
+        "",
+        f"**Makespan.** `example_dags/fleet_rds_export.py` over {f['sources']} instances "
+        f"(only `FLEET` and `schedule` substituted), every export paced to "
+        f"{f['export_seconds']:.0f} s, at most {f['limit']} at once (the emulator's limit and "
+        f"the DAG's `max_active_tis_per_dag`), poll interval {f['poll_seconds']} s. Run "
+        f"{f['run_state']}; {f['exports_started']} exports started, lost {len(f['lost'])}, "
+        f"doubled {len(f['doubled'])}.",
+        "",
+        "| measure | seconds | x ideal |",
+        "|---|---|---|",
+        f"| ideal: ceil({f['sources']} / {f['limit']}) x {f['export_seconds']:.0f} s | "
+        f"{f['ideal_seconds']:.0f} | 1.00 |",
+        f"| exports: first export start to last export end | {f['export_makespan']:.0f} | "
+        f"{ratio_exports:.2f} |",
+        f"| DAG run: start to end | {f['run_makespan']:.0f} | {ratio_run:.2f} |",
+        f"| lead-in: run start to first export (list, {f['sources']} snapshot checks, "
+        f"settings, first start) | {f['lead_in']:.0f} | |",
+        f"| slot hand-off: an export ends to the next starts in its slot (mean of "
+        f"{f['handoffs']}; min {f['handoff_min']:.0f}, max {f['handoff_max']:.0f}) | "
+        f"{f['handoff_mean']:.1f} | |",
+        f"| tail: last export end to run end | {f['tail']:.0f} | |",
+        "",
+        f"Exports ran {f['mean_concurrency']:.2f} at once on average (of {f['limit']}). "
+        f"AWS calls: {', '.join(f'{k} {v}' for k, v in sorted(f['calls'].items()))}.",
+        "",
+    ]
+    variant = load("fleet_makespan_end_from_trigger")
+    if variant is not None:
+        v = variant["fleet"]
+        lines += [
+            f"Variant `end_from_trigger=True` on `start_and_wait` (the trigger verifies and "
+            f"ends the task; no worker resume per export), same setup, separate run: "
+            f"{v['run_state']}, exports {v['export_makespan']:.0f} s "
+            f"({v['export_makespan'] / v['ideal_seconds']:.2f}x), run "
+            f"{v['run_makespan']:.0f} s ({v['run_makespan'] / v['ideal_seconds']:.2f}x), "
+            f"hand-off mean {v['handoff_mean']:.1f} s, lead-in {v['lead_in']:.0f} s, "
+            f"{v['mean_concurrency']:.2f} exports at once on average; AWS calls: "
+            f"{', '.join(f'{k} {n}' for k, n in sorted(v['calls'].items()))}.",
+            "",
+        ]
+    lines += [
+        f"Goal at most 1.1x ideal: exports {_goal(ratio_exports <= 1.1)}, DAG run "
+        f"{_goal(ratio_run <= 1.1)}. Each hand-off is: the poll that sees COMPLETE (up to "
+        "one interval), the trigger event, the scheduler resuming the task on a worker "
+        "(a new process: parse, verify the export's tables), its success, the scheduler "
+        "queuing the next mapped task, a worker starting it, and its StartExportTask.",
+        "",
+    ]
+    return lines
+
+
+SECTIONS = (
+    ("parse_cost", parse_section),
+    ("aws_calls", calls_section),
+    ("occupancy", occupancy_section),
+    ("triggerer_scale", scale_section),
+    ("verification_cost", verification_section),
+    ("fleet_makespan", fleet_section),
+)
+
+
+def update_section(name: str) -> None:
+    """Replace (or append) one section of RESULTS.md, keeping the others as they are."""
+    render = dict(SECTIONS)[name]
+    data = load(name)
+    if data is None:
+        raise SystemExit(f"bench/results/{name}.json is missing: run its benchmark first")
+    new = render(data)
+    path = BENCH / "RESULTS.md"
+    text = path.read_text() if path.exists() else ""
+    heading = new[0]
+    number = heading.split(".")[0]  # "## 7"
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(number + ".")), None)
+    if start is None:
+        lines += ["", *new]
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        lines[start:end] = new
+    path.write_text("\n".join(lines).rstrip("\n") + "\n")
+    print("\n".join(new))
+
+
 def main() -> None:
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--only":
+        update_section(sys.argv[2])
+        return
     m = machine()
     lines = [
         "# Benchmark results",
@@ -226,14 +334,7 @@ def main() -> None:
         f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         "",
     ]
-    sections = (
-        ("parse_cost", parse_section),
-        ("aws_calls", calls_section),
-        ("occupancy", occupancy_section),
-        ("triggerer_scale", scale_section),
-        ("verification_cost", verification_section),
-    )
-    for name, render in sections:
+    for name, render in SECTIONS:
         data = load(name)
         if data is None:
             lines += [f"## {name}", "", "_not run_", ""]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every benchmark and write bench/RESULTS.md from the measured figures.
-# Takes about 10-15 minutes on a 2-core machine.
+# Takes about 20-25 minutes on a 2-core machine.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo/scripts/bootstrap.sh"
@@ -11,5 +11,7 @@ echo "== 1. parse cost" && "$py" parse_cost.py
 echo "== 2-3. AWS calls and worker occupancy (Airflow runs)" && "$py" airflow_runs.py
 echo "== 4-5. triggerer scale" && "$py" triggerer_scale.py
 echo "== 6. table verification cost" && "$py" verification_cost.py
+bash "$repo/scripts/services.sh"
+echo "== 7. fleet makespan, shared polling on two triggerers" && "$py" fleet_makespan.py
 "$py" report.py > /dev/null
 echo "wrote $repo/bench/RESULTS.md"

@@ -32,11 +32,13 @@ from airflow_rds_export.decisions import (
     decide_adoption,
     decide_call_error,
     decide_cancel,
+    decide_cancel_on_kill,
     decide_export,
     decide_permanent_error,
     decide_snapshot,
     decide_start_error,
     decide_tables,
+    describe_kill_cancel_error,
     describe_unreadable_metadata,
     is_access_denied,
     is_not_found,
@@ -1386,3 +1388,57 @@ def test_describe_unreadable_metadata(
 def test_describe_unreadable_metadata_refuses_an_unknown_action() -> None:
     with pytest.raises(ValueError, match="action must be one of"):
         describe_unreadable_metadata("put", BUCKET, "x", "AccessDenied")
+
+
+# --- a deferred start-and-wait stopped by the triggerer: cancel its export? ---------------
+
+KILLED = "dag.start_and_wait (run r, try 1)"
+
+
+@pytest.mark.parametrize(
+    ("task_state", "task_known", "cancels", "says"),
+    [
+        (
+            "failed",
+            True,
+            True,
+            "by a user's action (marked failed or success, or cleared; "
+            "its state is now failed): canceling the export it started or adopted",
+        ),
+        ("success", True, True, "its state is now success"),
+        (None, True, True, "its state is now none"),
+        ("running", True, True, "its state is now running"),
+        ("scheduled", True, True, "its state is now scheduled"),
+        (
+            "deferred",
+            True,
+            False,
+            "it moved to another triggerer, or the task was cleared and "
+            "its new try already adopted the export",
+        ),
+        ("no such task instance", False, False, "could not read the task's state"),
+        ("TimeoutError: ", False, False, "may still run in AWS"),
+    ],
+)
+def test_decide_cancel_on_kill(
+    task_state: str | None, task_known: bool, cancels: bool, says: str
+) -> None:
+    cancel, reason = decide_cancel_on_kill(
+        task_state, task_known=task_known, resource="orders-1", task=KILLED
+    )
+    assert cancel is cancels
+    assert says in reason
+    assert "orders-1" in reason
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("InvalidExportTaskStateFault", "no longer running"),
+        ("ExportTaskNotFound", "no longer running"),
+        ("AccessDenied", "may still run in AWS. To do: cancel it"),
+        (None, "no answer"),
+    ],
+)
+def test_describe_kill_cancel_error(code: str | None, says: str) -> None:
+    assert says in describe_kill_cancel_error("orders-1", code, "boom")

@@ -30,7 +30,11 @@ from airflow.triggers.base import (
 )
 
 import airflow_rds_export.triggers as triggers_module
-from airflow_rds_export.triggers import RdsExportTaskStateTrigger, RdsSnapshotReadyTrigger
+from airflow_rds_export.triggers import (
+    RdsExportTaskStateTrigger,
+    RdsSnapshotReadyTrigger,
+    RdsStartedExportTrigger,
+)
 
 REGION = "us-east-1"
 POLL = 0.05
@@ -506,6 +510,16 @@ TRIGGERS: dict[str, Callable[[], BaseTrigger]] = {
         on_missing="skip",
         max_attempts=40,
         end_from_trigger=True,
+        aws_conn_id="aws_default",
+        poll_interval=POLL,
+    ),
+    # The start operator's wait: the same arguments; its class cancels on a user's kill.
+    "started export": lambda: RdsStartedExportTrigger(
+        export_task_identifier="orders-rt",
+        target_statuses=("complete",),
+        error_statuses=("canceled", "failed"),
+        on_missing="reschedule",
+        max_attempts=40,
         aws_conn_id="aws_default",
         poll_interval=POLL,
     ),

@@ -90,6 +90,7 @@ class Deployment:
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             **extra_env,
         }
+        self.components: tuple[str, ...] = COMPONENTS
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_files: dict[str, IO[bytes]] = {}
         self._token: str | None = None
@@ -100,11 +101,16 @@ class Deployment:
         """The combined stdout / stderr file of component ``name``."""
         return self.logs_dir / f"{name}.log"
 
-    def start(self, name: str) -> subprocess.Popen[bytes]:
-        """Start component ``name`` (``airflow <name>``) in its own process group."""
+    def command(self, name: str) -> list[str]:
+        """The command line of component ``name``: ``airflow <name>``."""
         args = [airflow_bin(), name]
         if name == "api-server":
             args += ["--port", str(self.port), "--host", "127.0.0.1"]
+        return args
+
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        """Start component ``name`` (:meth:`command`) in its own process group."""
+        args = self.command(name)
         log = open(self.log_path(name), "ab")  # noqa: SIM115 - closed in stop()
         log.write(f"\n===== start {name} at {time.strftime('%H:%M:%S')} =====\n".encode())
         log.flush()
@@ -138,7 +144,7 @@ class Deployment:
             log.close()
 
     def start_all(self) -> None:
-        for name in COMPONENTS:
+        for name in self.components:
             self.start(name)
 
     def stop_all(self, grace: float = 15.0) -> None:
