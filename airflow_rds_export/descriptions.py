@@ -16,6 +16,7 @@ __all__ = [
     "is_automated_snapshot",
     "pick_snapshot",
     "snapshot_kind_of",
+    "source_arn_of",
     "to_jsonable",
     "with_s3_uri",
     "with_source_arn",
@@ -31,6 +32,19 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     return value
+
+
+def source_arn_of(value: Any) -> Any:
+    """An export source given as a description: its ``SourceArn``, else the value as is.
+
+    So ``source_arn`` may be an ARN, a snapshot sensor's XCom (``{"SourceArn": ...}``) or
+    an announced snapshot (:class:`~airflow_rds_export.announcements.AnnouncedSnapshot`,
+    or its ``to_dict()``); anything else is left for validation to refuse.
+    """
+    if isinstance(value, Mapping) and "SourceArn" in value:
+        return value["SourceArn"]
+    arn = getattr(value, "arn", None)
+    return arn if isinstance(arn, str) and isinstance(value, tuple) else value
 
 
 def export_s3_uri(export_task: Mapping[str, Any]) -> str:
