@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from airflow_rds_export.decisions import EVENT_MEANINGS
+from airflow_rds_export.descriptions import automated_snapshot_parts
 from airflow_rds_export.identifiers import export_identifier
 from airflow_rds_export.rds_events import RdsEvent
 from airflow_rds_export.validation import InvalidParameterError
@@ -43,8 +44,16 @@ class AnnouncedSnapshot(NamedTuple):
     @property
     def export_identifier(self) -> str:
         """A valid export task identifier for this snapshot, the same for every event
-        announcing it (so a duplicate event adopts the export instead of doubling it)."""
-        return export_identifier(self.identifier)
+        announcing it, so a duplicate event adopts the export instead of doubling it.
+
+        An automated snapshot's is the nightly DAGs' identifier of that night,
+        ``identifier(<instance or cluster>, <yyyymmdd>)`` (``orders-20261129``): a nightly
+        run of the same night, same bucket and prefix adopts the export the event started,
+        and starts it if the event was missed. A manual snapshot's is its name's
+        (``orders-before-migration``).
+        """
+        parts = automated_snapshot_parts(self.identifier)
+        return export_identifier(*parts) if parts else export_identifier(self.identifier)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly, with ``SourceArn`` as the snapshot sensors' XComs have it."""

@@ -65,7 +65,7 @@ def measure_latency() -> dict[str, Any]:
         event_driven_deployment(Path(tmp)) as env,
     ):
         for index in range(SAMPLES):
-            snapshot = env.new_automated_snapshot("orders", minute=index, ready_after=3)
+            snapshot = env.new_automated_snapshot("orders", ready_after=3, days_ago=index)
             arn = snapshot["DBSnapshotArn"]
             export = env.wait_for_export(arn, timeout=120)
             (event,) = env.published("RDS-EVENT-0091", arn)

@@ -12,18 +12,20 @@ delivery or not, or an EventBridge rule on ``source: aws.rds``), and this DAG
 2. reads the announced snapshots off the run's triggering asset events
    (``announced_snapshots``; Airflow puts every event that arrived before the run was
    created into one run, so there may be several);
-3. starts one export per snapshot, identified by the snapshot's name
-   (``rds:orders-2026-11-29-03-10`` -> ``rds-orders-2026-11-29-03-10``,
-   :func:`~airflow_rds_export.identifiers.export_identifier`): an event delivered twice
-   (SNS and SQS deliver at least once) adopts the export the first one started instead of
-   starting a second;
+3. starts one export per snapshot under the identifier ``nightly_rds_export`` gives that
+   night (``rds:orders-2026-11-29-03-10`` -> ``orders-20261129``;
+   :attr:`~airflow_rds_export.announcements.AnnouncedSnapshot.export_identifier`, built
+   with :func:`~airflow_rds_export.identifiers.export_identifier`; a manual snapshot's is
+   its name's): an event delivered twice (SNS and SQS deliver at least once) adopts the
+   export the first one started instead of starting a second;
 4. waits for each export (deferred) and verifies it table by table once COMPLETE;
 5. tears down: cancels an export whose wait failed, so none runs on unwatched.
 
 Events are best effort: one lost between the queue and Airflow is not delivered again.
-Keep ``nightly_rds_export`` (or ``fleet_rds_export``) scheduled as the safety net: for a
-snapshot this DAG exported already, its identifier differs, so the night exports it once
-more; point both at one identifier scheme if that is not wanted.
+Keep ``nightly_rds_export`` scheduled as the safety net: it exports the same night's
+snapshot under the same identifier, to the same bucket and prefix (``nightly``), so when
+the event came it adopts the export this DAG started (no second export), and when the
+event was lost it starts the export itself, at its own pace.
 
 The queue and the sources come from environment variables (read at parse time; a Variable
 would query the database on every parse): ``RDS_EVENTS_QUEUE_URL``,
@@ -83,7 +85,8 @@ with DAG(
     tags=["rds", "export", "event-driven"],
     params={
         "s3_bucket_name": Param("rds-exports", type="string"),
-        "s3_prefix": Param("events", type="string"),
+        # The nightly DAG's prefix: its run of the same night adopts this DAG's export.
+        "s3_prefix": Param("nightly", type="string"),
         "iam_role_arn": Param("arn:aws:iam::123456789012:role/rds-s3-export", type="string"),
         "kms_key_id": Param("alias/rds-exports", type="string"),
     },

@@ -8,6 +8,8 @@ with :class:`~airflow_rds_export.event_triggers.RdsEventTrigger`:
 * a snapshot of ``orders`` becoming available starts its export, which is waited for
   (deferred) and verified, and the run succeeds;
 * the same event delivered again runs the DAG again, which adopts the export: still one;
+* ``nightly_rds_export``, the fallback, runs beside it for the same night: one export in
+  all (whichever starts it, the other adopts it);
 * an unrelated instance's snapshot, an unrelated event ID, a body that is not JSON and
   SNS's subscription confirmation start no run; each is deleted and counted in the log.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -32,7 +35,7 @@ RUN_TIMEOUT = 180.0
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EventEnv]:
-    with event_driven_deployment(tmp_path_factory.mktemp("events")) as running:
+    with event_driven_deployment(tmp_path_factory.mktemp("events"), with_nightly=True) as running:
         yield running
 
 
@@ -61,7 +64,7 @@ def task_states(env: EventEnv, run_id: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def first(env: EventEnv) -> dict[str, Any]:
     """One automated snapshot of orders becomes available; its export starts."""
-    snapshot = env.new_automated_snapshot("orders", minute=10, ready_after=3)
+    snapshot = env.new_automated_snapshot("orders", ready_after=3)
     arn = snapshot["DBSnapshotArn"]
     export = env.wait_for_export(arn, timeout=90)
     (run,) = wait_for_runs(env, 1)
@@ -81,13 +84,50 @@ def test_snapshot_available_starts_its_export_and_the_run_verifies_it(
         "cancel_if_unfinished[0]": "skipped",  # COMPLETE: nothing to cancel
     }
     export = first["export"]
-    assert export["ExportTaskIdentifier"] == "rds-orders-" + first["snapshot"][
-        "DBSnapshotIdentifier"
-    ].removeprefix("rds:orders-")
+    # rds:orders-<yyyy-mm-dd>-03-10 -> orders-<yyyymmdd>, nightly_rds_export's identifier
+    day = first["snapshot"]["DBSnapshotIdentifier"].split("-", 1)[1][:10].replace("-", "")
+    assert export["ExportTaskIdentifier"] == f"orders-{day}"
     assert env.export_of(first["arn"])[0]["Status"] == "COMPLETE"
     latency = env.latency(first["arn"], export)
     print(f"event published -> StartExportTask: {latency:.1f} s")
     assert 0 < latency < 60  # seconds after the event, not a nightly poke interval
+
+
+def test_the_nightly_fallback_of_the_same_night_makes_no_second_export(
+    env: EventEnv, first: dict[str, Any]
+) -> None:
+    """nightly_rds_export's run of this night (scheduled when the deployment started,
+    catchup=False) waited for the same snapshot; it exports under the same identifier to
+    the same bucket and prefix, so it adopted the export (or started it, and the event's
+    run adopted): one export either way."""
+    nightly = "nightly_rds_export"
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    runs = [r for r in env.dag_runs(nightly) if str(r["logical_date"]).startswith(today)]
+    if not runs:  # the scheduler made no run for today: make it
+        env.deployment.request(
+            "POST",
+            f"/api/v2/dags/{nightly}/dagRuns",
+            {"dag_run_id": "tonight", "logical_date": f"{today}T00:00:00Z"},
+        )
+    run = env.deployment.wait_until(
+        "tonight's nightly run to finish",
+        lambda: next(
+            (
+                r
+                for r in env.dag_runs(nightly)
+                if str(r["logical_date"]).startswith(today) and r["state"] in ("success", "failed")
+            ),
+            None,
+        ),
+        RUN_TIMEOUT,
+        interval=2,
+    )
+    assert run["state"] == "success", run
+    assert len(env.export_of(first["arn"])) == 1
+    assert (
+        env.export_of(first["arn"])[0]["ExportTaskIdentifier"]
+        == (first["export"]["ExportTaskIdentifier"])
+    )
 
 
 def test_duplicate_event_adopts_the_export(env: EventEnv, first: dict[str, Any]) -> None:
@@ -115,7 +155,7 @@ def test_irrelevant_messages_start_no_run_and_are_deleted_and_counted(
     log_before = env.triggerer_log().count("without firing")
     sqs = env.sqs()
     # Another instance's snapshot: RDS publishes 0090 and 0091 for rds:billing-...
-    billing = env.new_automated_snapshot("billing", minute=20, ready_after=0)
+    billing = env.new_automated_snapshot("billing", ready_after=0)
     # An event ID the trigger does not watch (0041: manual snapshot deleted), for orders.
     env.control.publish_rds_event("RDS-EVENT-0041", "orders-old", message="Deleted manual snapshot")
     sqs.send_message(QueueUrl=env.queue_url, MessageBody="this is not JSON")

@@ -319,8 +319,11 @@ def test_announced_snapshot_refuses_none_or_several() -> None:
 
 def test_an_announced_snapshot_is_an_export_source() -> None:
     snapshot = announced_snapshots([asset_event(EVENTBRIDGE)])[0]
-    assert snapshot.export_identifier == "rds-my-db-snapshot"
+    assert snapshot.export_identifier == "rds-my-db-snapshot"  # not a dated automated name
     assert snapshot.to_dict()["ExportTaskIdentifier"] == "rds-my-db-snapshot"
+    # An automated snapshot: the nightly DAGs' identifier of its night.
+    (aurora,) = announced_snapshots([asset_event(SNS)])
+    assert aurora.export_identifier == "db-instance-aurora-20211107"
     # What the start operator does with source_arn: an ARN, a description, or this.
     assert source_arn_of(snapshot) == snapshot.arn
     assert source_arn_of(snapshot.to_dict()) == snapshot.arn

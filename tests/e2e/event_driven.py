@@ -25,6 +25,7 @@ __all__ = ["DAG_ID", "EventEnv", "event_driven_deployment"]
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILE = REPO / "example_dags" / "event_driven_rds_export.py"
+NIGHTLY_FILE = REPO / "example_dags" / "nightly_rds_export.py"
 DAG_ID = "event_driven_rds_export"
 QUEUE = "rds-events"
 
@@ -59,8 +60,8 @@ class EventEnv:
         )["Attributes"]
         return sum(int(value) for value in attributes.values())
 
-    def dag_runs(self) -> list[dict[str, Any]]:
-        answer = self.deployment.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?limit=100")
+    def dag_runs(self, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
+        answer = self.deployment.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")
         return list(answer["dag_runs"])
 
     def triggerer_log(self) -> str:
@@ -109,12 +110,16 @@ class EventEnv:
 
 
 @contextlib.contextmanager
-def event_driven_deployment(tmp: Path, poll_seconds: float = 5) -> Iterator[EventEnv]:
-    """Start the emulator server and the four components running the example DAG."""
+def event_driven_deployment(
+    tmp: Path, poll_seconds: float = 5, with_nightly: bool = False
+) -> Iterator[EventEnv]:
+    """Start the emulator server and the four components running the example DAG (and,
+    ``with_nightly``, ``nightly_rds_export`` beside it, as its fallback)."""
     from airflow_rds_export.testing import EmulatorServer, airflow_connection_env
 
     home = prepare_airflow_home(tmp / "home")
-    shutil.copy(DAG_FILE, home.dags_folder / DAG_FILE.name)
+    for dag_file in (DAG_FILE, NIGHTLY_FILE) if with_nightly else (DAG_FILE,):
+        shutil.copy(dag_file, home.dags_folder / dag_file.name)
     with EmulatorServer(region_name="us-east-1") as server:
         control = server.control
         control.seed_export_prerequisites(
@@ -143,6 +148,8 @@ def event_driven_deployment(tmp: Path, poll_seconds: float = 5) -> Iterator[Even
                 timeout=150,
             )
             deployment.wait_for_dag(DAG_ID)
+            if with_nightly:
+                deployment.wait_for_dag("nightly_rds_export")
             deployment.wait_until(
                 "the triggerer to watch the queue",
                 lambda: f"Watching {queue['QueueUrl']}" in env.triggerer_log(),
