@@ -68,14 +68,15 @@ class EventEnv:
         return self.deployment.log_path("triggerer").read_text(errors="replace")
 
     def new_automated_snapshot(
-        self, instance: str, minute: int, ready_after: float
+        self, instance: str, ready_after: float, days_ago: int = 0
     ) -> dict[str, Any]:
-        """An automated snapshot of ``instance`` taken at 03:<minute> today, ``creating``
-        for ``ready_after`` seconds (then the emulator publishes RDS-EVENT-0091)."""
-        taken = datetime.now(timezone.utc).replace(hour=3, minute=0, second=0, microsecond=0)
+        """``instance``'s automated snapshot of ``days_ago`` days ago at 03:10 (the
+        night's), ``creating`` for ``ready_after`` seconds, then the emulator publishes
+        RDS-EVENT-0091."""
+        taken = datetime.now(timezone.utc).replace(hour=3, minute=10, second=0, microsecond=0)
         return dict(
             self.control.create_automated_snapshot(
-                instance, taken + timedelta(minutes=minute), ready_after_seconds=ready_after
+                instance, taken - timedelta(days=days_ago), ready_after_seconds=ready_after
             )
         )
 
