@@ -329,3 +329,43 @@ def test_an_announced_snapshot_is_an_export_source() -> None:
     assert source_arn_of(snapshot.to_dict()) == snapshot.arn
     assert source_arn_of(snapshot.arn) == snapshot.arn
     assert source_arn_of("{{ x }}") == "{{ x }}"
+
+
+# --- the macros, rendered by Airflow ------------------------------------------------
+
+MACRO_DAG = """
+from datetime import datetime
+
+from airflow.sdk import DAG, task
+
+EVENTS = {"rds-snapshot-created": [{"extra": %(extra)r}]}
+
+with DAG("announced_macro", schedule=None, start_date=datetime(2024, 1, 1)):
+
+    @task(
+        templates_dict={
+            "arn": "{{ macros.rds_export.announced_snapshot(params.events).arn }}",
+            "export_id": "{{ macros.rds_export.announced_snapshots(params.events)[0]"
+            ".export_identifier }}",
+            "none": "{{ macros.rds_export.announced_snapshots(triggering_asset_events) | length }}",
+        },
+        params={"events": EVENTS},
+    )
+    def render(templates_dict=None):
+        return templates_dict
+
+    render()
+"""
+
+
+def test_the_announcement_macros_render_in_a_dag_run(run_dag: Any) -> None:
+    """In templates: a run's triggering_asset_events (none in a manual run), or any
+    events given; here the asset event an EventBridge delivery would have made."""
+    extra = asset_event(EVENTBRIDGE)["extra"]
+    result = run_dag(MACRO_DAG % {"extra": extra}, "announced_macro")
+    result.assert_state("success")
+    assert result.xcom("render") == {
+        "arn": "arn:aws:rds:us-east-1:123456789012:snapshot:rds:my-db-snapshot",
+        "export_id": "rds-my-db-snapshot",
+        "none": "0",
+    }
