@@ -99,7 +99,7 @@ from .faults import (
     ResponseLost,
     query_error_response,
 )
-from .notifications import NOTIFIER
+from .notifications import NOTIFIER, listening
 from .pacing import Progress, Stage
 
 __all__ = [
@@ -382,9 +382,12 @@ def announce_snapshot(snapshot: DBSnapshot | DBClusterSnapshot) -> None:
 def tick() -> None:
     """Bring every time-paced snapshot and export up to date, publishing the events of
     what changed (the server calls this a few times a second, so an event goes out
-    when its resource changes, not when someone next describes it)."""
+    when its resource changes, not when someone next describes it). Nothing to do while
+    no event subscription or EventBridge rule exists."""
     from moto.rds.models import rds_backends
 
+    if not listening():
+        return
     with STATE.lock:
         for regions in list(rds_backends.values()):
             for rds in list(regions.values()):

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["EVENT_TEXTS", "NOTIFIER", "RdsEventNotifier", "event_message"]
+__all__ = ["EVENT_TEXTS", "NOTIFIER", "RdsEventNotifier", "event_message", "listening"]
 
 #: Event ID -> (RDS event source, category, Event Message).
 EVENT_TEXTS: dict[str, tuple[str, str, str]] = {
@@ -180,6 +180,8 @@ class RdsEventNotifier:
     ) -> list[str]:
         from moto.events.models import events_backends
 
+        if region not in events_backends[account_id]:  # no rule was ever made there
+            return []
         events = events_backends[account_id][region]
         bus = events.event_buses.get("default")
         if bus is None or not bus.rules:
@@ -208,6 +210,24 @@ class RdsEventNotifier:
             ]
         )
         return [f"eventbridge:{region}:default"]
+
+
+def listening() -> bool:
+    """Whether any RDS event subscription or EventBridge rule exists (in any account and
+    Region): without one, nobody hears an event, and the clock need not tick."""
+    from moto.events.models import events_backends
+    from moto.rds.models import rds_backends
+
+    if any(
+        rds.event_subscriptions for regions in rds_backends.values() for rds in regions.values()
+    ):
+        return True
+    return any(
+        bus.rules
+        for regions in events_backends.values()
+        for events in regions.values()
+        for bus in events.event_buses.values()
+    )
 
 
 def _matches(subscription: Any, source_type: str, category: str, source_id: str) -> bool:
