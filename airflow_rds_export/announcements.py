@@ -114,15 +114,11 @@ def announced_snapshot(triggering_asset_events: Any) -> AnnouncedSnapshot:
 
 
 def _extras(events: Any) -> Iterable[Mapping[str, Any]]:
-    if events is None:
-        return
-    groups: Iterable[Any] = events.values() if isinstance(events, Mapping) else [events]
-    for group in groups:
-        for event in (
-            group if isinstance(group, Iterable) and not isinstance(group, Mapping) else [group]
-        ):
-            extra = (
-                event.get("extra") if isinstance(event, Mapping) else getattr(event, "extra", None)
-            )
-            if isinstance(extra, Mapping):
-                yield extra
+    """The ``extra`` of each asset event, given the context's mapping of asset to its
+    events, or a list of events (objects with ``extra``, or dicts)."""
+    if isinstance(events, Mapping):
+        events = [event for group in events.values() for event in group]
+    for event in events or ():
+        extra = event.get("extra") if isinstance(event, Mapping) else getattr(event, "extra", None)
+        if isinstance(extra, Mapping):
+            yield extra

@@ -696,9 +696,7 @@ class EmulatorControl:
         queue_url = self._queue(queue_name)
         sns = sns_backends[self.account_id][self.region_name]
         topic = sns.create_topic(f"{queue_name}-topic")
-        queue_arn = (
-            f"arn:{self._rds.partition}:sqs:{self.region_name}:{self.account_id}:{queue_name}"
-        )
+        queue_arn = self._queue_arn(queue_name)
         subscription = sns.subscribe(topic.arn, queue_arn, "sqs")
         if raw_message_delivery:
             sns.set_subscription_attributes(subscription.arn, "RawMessageDelivery", "true")
@@ -734,9 +732,7 @@ class EmulatorControl:
         rule = events.put_rule(
             f"{queue_name}-rule", event_pattern=json.dumps({"source": ["aws.rds"]})
         )
-        queue_arn = (
-            f"arn:{self._rds.partition}:sqs:{self.region_name}:{self.account_id}:{queue_name}"
-        )
+        queue_arn = self._queue_arn(queue_name)
         events.put_targets(rule.name, "default", [{"Id": "sqs", "Arn": queue_arn}])
         return {"QueueUrl": queue_url, "QueueName": queue_name, "RuleArn": rule.arn}
 
@@ -776,6 +772,9 @@ class EmulatorControl:
         "EventTime", "Deliveries" (topics / buses it went to)}``, oldest first."""
         with NOTIFIER.lock:
             return [dict(record) for record in NOTIFIER.published]
+
+    def _queue_arn(self, queue_name: str) -> str:
+        return f"arn:{self._rds.partition}:sqs:{self.region_name}:{self.account_id}:{queue_name}"
 
     def _queue(self, queue_name: str) -> str:
         from moto.sqs.models import sqs_backends
