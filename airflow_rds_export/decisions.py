@@ -54,6 +54,7 @@ __all__ = [
     "TABLE_SKIPPED_STATUSES",
     "Decision",
     "EventVerdict",
+    "QueueErrorVerdict",
     "TableProblem",
     "TablesVerdict",
     "cancel_raced",
@@ -63,6 +64,7 @@ __all__ = [
     "decide_event",
     "decide_export",
     "decide_permanent_error",
+    "decide_queue_error",
     "decide_snapshot",
     "decide_start_error",
     "decide_tables",
@@ -1065,3 +1067,57 @@ def decide_event(
             False, f"{described}: Region {region or 'unknown'} is not one of {sorted(regions)}"
         )
     return EventVerdict(True, f"{described}: {EVENT_MEANINGS[event_id or ''][1]}")
+
+
+class QueueErrorVerdict(NamedTuple):
+    """A failed receive from an event trigger's queue: permanent or not, and the log line."""
+
+    permanent: bool
+    reason: str
+
+
+# SQS answers that no retry fixes: the queue is gone or the identity may not read it.
+QUEUE_MISSING_CODES = frozenset(
+    {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
+)
+
+
+def decide_queue_error(
+    queue: str,
+    *,
+    error_code: str | None,
+    error_message: str,
+    http_status: int | None,
+    unreachable: bool = False,
+) -> QueueErrorVerdict:
+    """What a failed receive from an event trigger's SQS queue means, as a log line.
+
+    ``permanent``: log it as an error, with the remedy; else a warning. Either way the
+    trigger keeps watching, backing off: an event trigger that stopped would watch
+    nothing until the DAG is parsed again.
+    """
+    seen = f"{error_code or 'no error code'}: {error_message}"
+    if unreachable or is_transient(error_code, http_status):
+        return QueueErrorVerdict(
+            False,
+            f"Receiving from {queue} failed ({seen}); AWS is busy or unreachable, trying again",
+        )
+    if error_code in QUEUE_MISSING_CODES:
+        todo = (
+            "create the queue, or fix sqs_queue (a queue URL of the connection's account "
+            "and Region)"
+        )
+    elif REMEDIES.get(error_code or "") is _PERMISSION_REMEDY:
+        todo = (
+            "grant the connection's identity sqs:ReceiveMessage and sqs:DeleteMessage on "
+            "the queue (and kms:Decrypt on its key if it is encrypted with one)"
+        )
+    elif REMEDIES.get(error_code or "") is _CREDENTIALS_REMEDY:
+        todo = _CREDENTIALS_REMEDY
+    else:
+        todo = "fix what the message says"
+    return QueueErrorVerdict(
+        True,
+        f"Receiving from {queue} failed ({seen}); retrying cannot fix this, the trigger "
+        f"keeps trying with backoff. To do: {todo}",
+    )

@@ -6,7 +6,9 @@ event subscription's SNS topic, raw or not, or an EventBridge rule: see
 message: an event ID it was asked for, from a source, account and Region it was asked
 for. Every other message (another event ID, another instance, a body that is not JSON,
 SNS's subscription confirmation ...) is deleted and counted in the log; it never fires a
-DAG run and never stops the trigger.
+DAG run and never stops the trigger. Nor does a failed receive: it is logged as
+:func:`~airflow_rds_export.decisions.decide_queue_error` says (a warning, or an error with
+the remedy) and tried again after a backoff.
 
 Receiving and deleting is the Amazon provider's :class:`SqsSensorTrigger` (its
 ``poke``: ``ReceiveMessage`` with long polling through ``SqsHook``'s aiobotocore client,
@@ -36,7 +38,8 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_rds_export import retry
-from airflow_rds_export.decisions import SNAPSHOT_CREATED_EVENT_IDS
+from airflow_rds_export.decisions import SNAPSHOT_CREATED_EVENT_IDS, decide_queue_error
+from airflow_rds_export.errors import AwsError
 from airflow_rds_export.rds_events import EventFilter
 from airflow_rds_export.validation import (
     InvalidParameterError,
@@ -199,13 +202,16 @@ class RdsEventTrigger(BaseEventTrigger):
             except Exception as exc:  # never let a bad answer stop the watch
                 failures += 1
                 delay = retry.backoff_delay(failures)
-                self.log.warning(
-                    "Receiving from %s failed (%s: %s); trying again in %.1f s",
+                error = AwsError.of(exc)
+                refusal = decide_queue_error(
                     self.sqs_queue,
-                    type(exc).__name__,
-                    exc,
-                    delay,
+                    error_code=error.code,
+                    error_message=error.message or type(exc).__name__,
+                    http_status=error.http_status,
+                    unreachable=error.unreachable,
                 )
+                log = self.log.error if refusal.permanent else self.log.warning
+                log("%s (next try in %.1f s)", refusal.reason, delay)
                 await asyncio.sleep(delay)
 
 

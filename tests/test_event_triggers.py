@@ -209,7 +209,11 @@ def test_an_unreachable_queue_is_retried_not_fatal(
 
     payloads = asyncio.run(main())
     assert [p["EventId"] for p in payloads] == ["RDS-EVENT-0042"]
-    assert "Receiving from " + url + " failed" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out + captured.err  # errors may be logged to stderr
+    assert f"Receiving from {url} failed (AWS.SimpleQueueService.NonExistentQueue" in out
+    assert "retrying cannot fix this, the trigger keeps trying with backoff" in out
+    assert "To do: create the queue, or fix sqs_queue" in out
 
 
 def test_serialize_round_trip_and_asset_watcher_hash() -> None:

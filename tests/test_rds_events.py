@@ -23,6 +23,7 @@ from airflow_rds_export.decisions import (
     EXPORT_ENDED_EVENT_IDS,
     SNAPSHOT_CREATED_EVENT_IDS,
     decide_event,
+    decide_queue_error,
     event_id_of,
 )
 from airflow_rds_export.descriptions import source_arn_of
@@ -226,6 +227,33 @@ def test_decide_event(changes: dict[str, Any], relevant: bool, reason: str) -> N
     verdict = decide_event(**{**BASE, **changes})
     assert verdict.relevant is relevant
     assert reason in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "unreachable", "permanent", "says"),
+    [
+        ("Throttling", 400, False, False, "AWS is busy or unreachable"),
+        (None, 503, False, False, "AWS is busy or unreachable"),
+        (None, None, True, False, "AWS is busy or unreachable"),
+        ("AWS.SimpleQueueService.NonExistentQueue", 400, False, True, "create the queue"),
+        ("AccessDenied", 403, False, True, "sqs:ReceiveMessage and sqs:DeleteMessage"),
+        ("ExpiredToken", 400, False, True, "credentials are invalid or expired"),
+        ("SomethingNew", 400, False, True, "fix what the message says"),
+    ],
+)
+def test_decide_queue_error(
+    code: str | None, status: int | None, unreachable: bool, permanent: bool, says: str
+) -> None:
+    verdict = decide_queue_error(
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+        error_code=code,
+        error_message="what AWS said",
+        http_status=status,
+        unreachable=unreachable,
+    )
+    assert verdict.permanent is permanent
+    assert says in verdict.reason
+    assert "what AWS said" in verdict.reason
 
 
 # --- filters and their input rules --------------------------------------------------
