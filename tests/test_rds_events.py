@@ -72,40 +72,24 @@ EVENTBRIDGE = {
 
 # --- parsing ------------------------------------------------------------------------
 
+FROM_SNS = RdsEvent(
+    event_id="RDS-EVENT-0169",
+    source_type="db-cluster-snapshot",
+    source_id="rds:db-instance-aurora-2021-11-07-17-43",
+    source_arn=ARN,
+    account="123456789012",
+    region="us-east-2",
+    time="2021-11-07T17:43:51.876000+00:00",
+    message="Automated cluster snapshot created",
+    delivery="sns",
+)
+
 
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        pytest.param(
-            json.dumps(SNS),
-            RdsEvent(
-                event_id="RDS-EVENT-0169",
-                source_type="db-cluster-snapshot",
-                source_id="rds:db-instance-aurora-2021-11-07-17-43",
-                source_arn=ARN,
-                account="123456789012",
-                region="us-east-2",
-                time="2021-11-07T17:43:51.876000+00:00",
-                message="Automated cluster snapshot created",
-                delivery="sns",
-            ),
-            id="sns-envelope",
-        ),
-        pytest.param(
-            json.dumps(RDS_EVENT),
-            RdsEvent(
-                event_id="RDS-EVENT-0169",
-                source_type="db-cluster-snapshot",
-                source_id="rds:db-instance-aurora-2021-11-07-17-43",
-                source_arn=ARN,
-                account="123456789012",
-                region="us-east-2",
-                time="2021-11-07T17:43:51.876000+00:00",
-                message="Automated cluster snapshot created",
-                delivery="sns-raw",
-            ),
-            id="sns-raw",
-        ),
+        pytest.param(json.dumps(SNS), FROM_SNS, id="sns-envelope"),
+        pytest.param(json.dumps(RDS_EVENT), FROM_SNS._replace(delivery="sns-raw"), id="sns-raw"),
         pytest.param(
             json.dumps(EVENTBRIDGE),
             RdsEvent(

@@ -140,17 +140,7 @@ def event_driven_deployment(
         started = time.monotonic()
         env = EventEnv(deployment, control, server, queue["QueueUrl"], home.path)
         try:
-            deployment.start_all()
-            deployment.wait_until(
-                "every component to report healthy",
-                lambda: deployment.healthy(
-                    "metadatabase", "scheduler", "triggerer", "dag_processor"
-                ),
-                timeout=150,
-            )
-            deployment.wait_for_dag(DAG_ID)
-            if with_nightly:
-                deployment.wait_for_dag("nightly_rds_export")
+            deployment.start_and_wait_for(DAG_ID, *(["nightly_rds_export"] if with_nightly else []))
             deployment.wait_until(
                 "the triggerer to watch the queue",
                 lambda: f"Watching {queue['QueueUrl']}" in env.triggerer_log(),
