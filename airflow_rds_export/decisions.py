@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_EXPORT_ERROR_STATUSES",
+    "EVENT_MEANINGS",
     "EXPORT_COMPLETE_STATUS",
+    "EXPORT_ENDED_EVENT_IDS",
     "EXPORT_ERROR_STATUSES",
     "EXPORT_IN_PROGRESS_STATUSES",
     "EXPORT_STATUSES",
@@ -47,6 +49,7 @@ __all__ = [
     "POLICIES",
     "S3_ACCESS_DENIED_CODES",
     "SNAPSHOT_BROKEN_STATUSES",
+    "SNAPSHOT_CREATED_EVENT_IDS",
     "SNAPSHOT_PENDING_STATUSES",
     "SNAPSHOT_READY_STATUS",
     "SNAPSHOT_STATUSES",
@@ -54,6 +57,8 @@ __all__ = [
     "TABLE_FAILURE_POLICIES",
     "TABLE_SKIPPED_STATUSES",
     "Decision",
+    "EventVerdict",
+    "QueueErrorVerdict",
     "TableProblem",
     "TablesVerdict",
     "cancel_raced",
@@ -61,8 +66,10 @@ __all__ = [
     "decide_call_error",
     "decide_cancel",
     "decide_cancel_on_kill",
+    "decide_event",
     "decide_export",
     "decide_permanent_error",
+    "decide_queue_error",
     "decide_snapshot",
     "decide_start_error",
     "decide_tables",
@@ -70,6 +77,7 @@ __all__ = [
     "describe_kill_cancel_error",
     "describe_unknown_refusal",
     "describe_unreadable_metadata",
+    "event_id_of",
     "export_wrote_data",
     "is_access_denied",
     "is_not_found",
@@ -1036,3 +1044,158 @@ def _size(total_gb: float | None) -> str:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+# --- RDS events ------------------------------------------------------------------------
+#
+# Which RDS event IDs mean what (RDS user guide, "Amazon RDS event categories and event
+# messages"; Aurora user guide for the cluster ones). An event trigger fires only for the
+# IDs it is asked for; every other message is dropped with the reason decided here.
+
+#: "Snapshot created" events: a snapshot just became available, so it can be exported.
+SNAPSHOT_CREATED_EVENT_IDS: tuple[str, ...] = (
+    "RDS-EVENT-0042",  # db-snapshot, creation: manual snapshot created
+    "RDS-EVENT-0075",  # db-cluster-snapshot, backup: manual cluster snapshot created
+    "RDS-EVENT-0091",  # db-snapshot, creation: automated snapshot created
+    "RDS-EVENT-0169",  # db-cluster-snapshot, backup: automated cluster snapshot created
+)
+#: "Export ended" events. RDS has no "export started" event.
+EXPORT_ENDED_EVENT_IDS: tuple[str, ...] = (
+    "RDS-EVENT-0159",  # db-snapshot: snapshot export task failed
+    "RDS-EVENT-0160",  # db-snapshot: snapshot export task canceled
+    "RDS-EVENT-0161",  # db-snapshot: snapshot export task completed
+    "RDS-EVENT-0162",  # db-cluster-snapshot: cluster snapshot export task failed
+    "RDS-EVENT-0163",  # db-cluster-snapshot: cluster snapshot export task canceled
+    "RDS-EVENT-0164",  # db-cluster-snapshot: cluster snapshot export task completed
+)
+#: Event ID -> (kind, what it says). ``kind``: ``snapshot_created`` or ``export_ended``.
+EVENT_MEANINGS: Mapping[str, tuple[str, str]] = {
+    "RDS-EVENT-0042": ("snapshot_created", "manual DB snapshot created"),
+    "RDS-EVENT-0075": ("snapshot_created", "manual DB cluster snapshot created"),
+    "RDS-EVENT-0091": ("snapshot_created", "automated DB snapshot created"),
+    "RDS-EVENT-0169": ("snapshot_created", "automated DB cluster snapshot created"),
+    "RDS-EVENT-0159": ("export_ended", "snapshot export task failed"),
+    "RDS-EVENT-0160": ("export_ended", "snapshot export task canceled"),
+    "RDS-EVENT-0161": ("export_ended", "snapshot export task completed"),
+    "RDS-EVENT-0162": ("export_ended", "cluster snapshot export task failed"),
+    "RDS-EVENT-0163": ("export_ended", "cluster snapshot export task canceled"),
+    "RDS-EVENT-0164": ("export_ended", "cluster snapshot export task completed"),
+}
+# SNS delivery names the event by a documentation URL whose host varies
+# ("http://docs.aws.amazon.com/...#RDS-EVENT-0169"), EventBridge by the bare ID: match the
+# suffix.
+_EVENT_ID_SUFFIX = r"(?i)RDS-EVENT-(\d{4})\s*$"
+
+
+class EventVerdict(NamedTuple):
+    """Whether an RDS event fires the trigger, and the one-line reason it logs."""
+
+    relevant: bool
+    reason: str
+
+
+def event_id_of(raw_event_id: object) -> str | None:
+    """``RDS-EVENT-NNNN`` from an ``Event ID`` / ``EventID`` value (matched by its suffix)."""
+    match = re.search(_EVENT_ID_SUFFIX, str(raw_event_id or ""))
+    return f"RDS-EVENT-{match.group(1)}" if match else None
+
+
+def decide_event(
+    *,
+    event_id: str | None,
+    source_id: str,
+    source_arn: str,
+    account: str | None,
+    region: str | None,
+    event_ids: Collection[str],
+    source_identifiers: Sequence[str] = (),
+    accounts: Collection[str] = (),
+    regions: Collection[str] = (),
+) -> EventVerdict:
+    """Decide whether a parsed RDS event is one the trigger was asked for.
+
+    It is when its event ID is in ``event_ids``, its source (``Source ID``, or the
+    ``Source ARN`` for a pattern starting ``arn:``) matches one of ``source_identifiers``
+    (fnmatch patterns, case-insensitive; none: any), and its account and Region (read
+    off the source ARN, or EventBridge's envelope) are in ``accounts`` / ``regions``
+    (none: any). An event whose account or Region is unknown passes only unfiltered.
+    """
+    described = f"{event_id or 'an event without an RDS event ID'} for {source_id or source_arn}"
+    if event_id not in event_ids:
+        meaning = EVENT_MEANINGS.get(event_id or "", ("", "an event this trigger ignores"))[1]
+        return EventVerdict(False, f"{described} ({meaning}) is not one of the event IDs asked for")
+    if source_identifiers and not any(
+        fnmatchcase(
+            (source_arn if pattern.lower().startswith("arn:") else source_id).lower(),
+            pattern.lower(),
+        )
+        for pattern in source_identifiers
+    ):
+        return EventVerdict(
+            False,
+            f"{described}: the source matches none of source_identifiers "
+            f"{list(source_identifiers)}",
+        )
+    if accounts and account not in accounts:
+        return EventVerdict(
+            False, f"{described}: account {account or 'unknown'} is not one of {sorted(accounts)}"
+        )
+    if regions and region not in regions:
+        return EventVerdict(
+            False, f"{described}: Region {region or 'unknown'} is not one of {sorted(regions)}"
+        )
+    return EventVerdict(True, f"{described}: {EVENT_MEANINGS[event_id or ''][1]}")
+
+
+class QueueErrorVerdict(NamedTuple):
+    """A failed receive from an event trigger's queue: permanent or not, and the log line."""
+
+    permanent: bool
+    reason: str
+
+
+# SQS answers that no retry fixes: the queue is gone or the identity may not read it.
+QUEUE_MISSING_CODES = frozenset(
+    {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
+)
+
+
+def decide_queue_error(
+    queue: str,
+    *,
+    error_code: str | None,
+    error_message: str,
+    http_status: int | None,
+    unreachable: bool = False,
+) -> QueueErrorVerdict:
+    """What a failed receive from an event trigger's SQS queue means, as a log line.
+
+    ``permanent``: log it as an error, with the remedy; else a warning. Either way the
+    trigger keeps watching, backing off: an event trigger that stopped would watch
+    nothing until the DAG is parsed again.
+    """
+    seen = f"{error_code or 'no error code'}: {error_message}"
+    if unreachable or is_transient(error_code, http_status):
+        return QueueErrorVerdict(
+            False,
+            f"Receiving from {queue} failed ({seen}); AWS is busy or unreachable, trying again",
+        )
+    if error_code in QUEUE_MISSING_CODES:
+        todo = (
+            "create the queue, or fix sqs_queue (a queue URL of the connection's account "
+            "and Region)"
+        )
+    elif REMEDIES.get(error_code or "") is _PERMISSION_REMEDY:
+        todo = (
+            "grant the connection's identity sqs:ReceiveMessage and sqs:DeleteMessage on "
+            "the queue (and kms:Decrypt on its key if it is encrypted with one)"
+        )
+    elif REMEDIES.get(error_code or "") is _CREDENTIALS_REMEDY:
+        todo = _CREDENTIALS_REMEDY
+    else:
+        todo = "fix what the message says"
+    return QueueErrorVerdict(
+        True,
+        f"Receiving from {queue} failed ({seen}); retrying cannot fix this, the trigger "
+        f"keeps trying with backoff. To do: {todo}",
+    )

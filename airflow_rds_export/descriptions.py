@@ -6,11 +6,13 @@ DescribeDBClusterSnapshots return: no AWS call, no Airflow, no botocore.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
 __all__ = [
+    "automated_snapshot_parts",
     "creation_time",
     "export_s3_uri",
     "is_automated_snapshot",
@@ -66,6 +68,14 @@ def snapshot_kind_of(identifier: str) -> str | None:
     if ":cluster-snapshot:" in identifier:
         return "cluster"
     return "live_cluster" if ":cluster:" in identifier else "db"
+
+
+def automated_snapshot_parts(identifier: str) -> tuple[str, str] | None:
+    """``(instance or cluster, yyyymmdd)`` of an automated snapshot's name
+    (``rds:orders-2026-11-29-03-10`` -> ``("orders", "20261129")``, the UTC day RDS took
+    it); None for any other name."""
+    match = re.match(r"^rds:(.+)-(\d{4})-(\d\d)-(\d\d)-\d\d-\d\d$", identifier)
+    return (match.group(1), "".join(match.group(2, 3, 4))) if match else None
 
 
 def is_automated_snapshot(identifier: str) -> bool:

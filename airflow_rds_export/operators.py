@@ -51,6 +51,7 @@ from airflow_rds_export.validation import (
     is_unrendered,
     optional,
     region_of_arn,
+    source_arn_of,
     validate_bucket_name,
     validate_export_only,
     validate_export_task_identifier,
@@ -204,7 +205,10 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         Region forever: derive it from the source and the logical date so a re-run adopts
         instead of failing. (templated)
     :param source_arn: ARN of the DB snapshot, DB cluster snapshot or DB cluster to
-        export; ``RdsSnapshotReadySensor`` returns it as ``SourceArn``. (templated)
+        export; ``RdsSnapshotReadySensor`` returns it as ``SourceArn``. A description
+        carrying ``SourceArn`` is taken too: that sensor's XCom, or a snapshot an RDS
+        event announced (``announcements.AnnouncedSnapshot`` or its ``to_dict()``).
+        (templated)
     :param s3_bucket_name: Bucket the export writes to. (templated)
     :param iam_role_arn: Role RDS assumes to write to the bucket. (templated)
     :param kms_key_id: KMS key that encrypts the exported data. (templated)
@@ -309,7 +313,7 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
         self._set_connection(aws_conn_id, region_name, verify, botocore_config, region=region)
         self._init_outputs(emit_asset, asset_alias, completes=wait_for_completion)
         self.export_task_identifier = export_task_identifier
-        self.source_arn = source_arn
+        self.source_arn = source_arn_of(source_arn)
         self.s3_bucket_name = s3_bucket_name
         self.iam_role_arn = iam_role_arn
         self.kms_key_id = kms_key_id
@@ -357,6 +361,7 @@ class RdsStartExportTaskOperator(_ExportWaitMixin):
     ) -> dict[str, Any]:
         from airflow_rds_export.descriptions import with_s3_uri
 
+        self.source_arn = source_arn_of(self.source_arn)  # an XCom or announced snapshot
         self._validate(fail_on_invalid)
         self._settle_region()
         export_task = with_s3_uri(self._start_or_adopt(context, _Tries(first_try, last_try)))

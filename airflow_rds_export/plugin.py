@@ -2,6 +2,8 @@
 
 ``{{ macros.rds_export.identifier("orders_prod", ds_nodash) }}`` builds a valid export
 task identifier in a template (:func:`~airflow_rds_export.identifiers.export_identifier`).
+``{{ macros.rds_export.announced_snapshot(triggering_asset_events).arn }}`` reads the
+snapshot an RDS event announced (:mod:`~airflow_rds_export.announcements`).
 Registered through the ``airflow.plugins`` entry point; importing it is cheap (no boto3).
 """
 
@@ -9,9 +11,10 @@ from __future__ import annotations
 
 from airflow.sdk.plugins_manager import AirflowPlugin
 
+from airflow_rds_export.announcements import announced_snapshot, announced_snapshots
 from airflow_rds_export.identifiers import export_identifier
 
-__all__ = ["RdsExportPlugin", "identifier"]
+__all__ = ["RdsExportPlugin", "announced_snapshot", "announced_snapshots", "identifier"]
 
 
 def identifier(*parts: object, max_length: int = 60) -> str:
@@ -24,4 +27,4 @@ class RdsExportPlugin(AirflowPlugin):
     """Template macros of airflow-rds-export."""
 
     name = "rds_export"
-    macros = [identifier]  # noqa: RUF012 (AirflowPlugin's own attribute is a list)
+    macros = [identifier, announced_snapshot, announced_snapshots]  # noqa: RUF012 (AirflowPlugin's own attribute is a list)

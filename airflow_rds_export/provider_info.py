@@ -49,7 +49,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Amazon RDS snapshot export",
-                "python-modules": ["airflow_rds_export.triggers"],
+                "python-modules": [
+                    "airflow_rds_export.triggers",
+                    "airflow_rds_export.event_triggers",
+                ],
             }
         ],
         "extra-links": [

@@ -8,11 +8,16 @@ call. Every error names the parameter, the value and the rule.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_rds_export.decisions import EXPORT_STATUSES, normalise_status
+from airflow_rds_export.decisions import (
+    EVENT_MEANINGS,
+    EXPORT_STATUSES,
+    event_id_of,
+    normalise_status,
+)
 from airflow_rds_export.partitions import PARTITIONS
 
 __all__ = [
@@ -22,7 +27,10 @@ __all__ = [
     "optional",
     "parse_datetime",
     "region_of_arn",
+    "source_arn_of",
+    "validate_accounts",
     "validate_bucket_name",
+    "validate_event_ids",
     "validate_export_only",
     "validate_export_task_identifier",
     "validate_flag",
@@ -31,11 +39,14 @@ __all__ = [
     "validate_policy",
     "validate_positive_interval",
     "validate_region_agrees",
+    "validate_regions",
     "validate_s3_prefix",
     "validate_snapshot_identifier",
     "validate_source_arn",
+    "validate_source_patterns",
     "validate_statuses",
     "validate_table_names",
+    "validate_text",
 ]
 
 # The API reference states no length bound for ExportTaskIdentifier; 60 is an assumption
@@ -146,6 +157,19 @@ def _check_region(match: re.Match[str], field: str, value: str) -> None:
             value,
             f"region {match['region']!r} is not a Region of partition {match['partition']!r}",
         )
+
+
+def source_arn_of(value: Any) -> Any:
+    """An export source given as a description: its ``SourceArn``, else the value as is.
+
+    So ``source_arn`` may be an ARN, a snapshot sensor's XCom (``{"SourceArn": ...}``) or
+    an announced snapshot (:class:`~airflow_rds_export.announcements.AnnouncedSnapshot`,
+    or its ``to_dict()``); anything else is left for validation to refuse.
+    """
+    if isinstance(value, Mapping) and "SourceArn" in value:
+        return value["SourceArn"]
+    arn = getattr(value, "arn", None)
+    return arn if isinstance(arn, str) and isinstance(value, tuple) else value
 
 
 def region_of_arn(value: str) -> str | None:
@@ -393,4 +417,66 @@ def validate_positive_interval(value: Any, field: str) -> float:
 def validate_positive_int(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidParameterError(field, value, "must be a positive whole number")
+    return value
+
+
+def _string_list(value: Any, field: str, what: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidParameterError(field, value, f"must be a list of {what}")
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidParameterError(field, value, f"entry {item!r} is not one of {what}")
+    return items
+
+
+def validate_event_ids(value: Any, field: str = "event_ids") -> tuple[str, ...]:
+    """RDS event IDs this package knows the meaning of (``RDS-EVENT-0091``, ...);
+    returned in the ``RDS-EVENT-NNNN`` form. At least one."""
+    raw = _string_list(value, field, "RDS event IDs")
+    if not raw:
+        raise InvalidParameterError(field, value, "must name at least one event ID")
+    ids = tuple(event_id_of(item) for item in raw)
+    for item, event_id in zip(raw, ids, strict=True):
+        if event_id not in EVENT_MEANINGS:
+            raise InvalidParameterError(
+                field,
+                value,
+                f"{item!r} is not an event ID this package acts on; known: "
+                f"{sorted(EVENT_MEANINGS)}",
+            )
+    return tuple(sorted(set(i for i in ids if i)))
+
+
+def validate_source_patterns(value: Any, field: str = "source_identifiers") -> tuple[str, ...]:
+    """Source identifiers or fnmatch patterns (``rds:orders-*``, or ARN patterns)."""
+    return _string_list(value, field, "source identifiers or patterns, e.g. ['rds:orders-*']")
+
+
+def validate_accounts(value: Any, field: str = "accounts") -> tuple[str, ...]:
+    """AWS account IDs: 12 digits each."""
+    accounts = _string_list(value, field, "12-digit AWS account IDs")
+    for account in accounts:
+        if not re.match(r"^\d{12}$", account):
+            raise InvalidParameterError(
+                field, value, f"{account!r} is not an AWS account ID (12 digits)"
+            )
+    return accounts
+
+
+def validate_regions(value: Any, field: str = "regions") -> tuple[str, ...]:
+    """AWS Region names of a known partition (``eu-west-1``, ...)."""
+    regions = _string_list(value, field, "AWS Region names")
+    for region in regions:
+        if not any(re.match(str(p["region_regex"]), region) for p in PARTITIONS.values()):
+            raise InvalidParameterError(
+                field, value, f"{region!r} is not an AWS Region name (e.g. 'eu-west-1')"
+            )
+    return regions
+
+
+def validate_text(value: Any, field: str) -> str:
+    """A non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParameterError(field, value, "must be a non-empty string")
     return value

@@ -213,16 +213,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         deployment = Deployment(home.path, home.env(), airflow_connection_env(server.endpoint_url))
         started = time.monotonic()
         try:
-            deployment.start_all()
-            deployment.wait_until(
-                "every component to report healthy",
-                lambda: deployment.healthy(
-                    "metadatabase", "scheduler", "triggerer", "dag_processor"
-                ),
-                timeout=150,
-            )
-            deployment.wait_for_dag(DAG_ID)
-            deployment.wait_for_dag(CONSUMER_DAG_ID)
+            deployment.start_and_wait_for(DAG_ID, CONSUMER_DAG_ID)
             print(f"deployment ready in {time.monotonic() - started:.1f} s")
             yield Env(deployment=deployment, control=control, home=home.path)
         except BaseException:

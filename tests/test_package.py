@@ -62,6 +62,23 @@ def test_importing_the_package_and_its_components_loads_no_aws_sdk(tmp_path: Pat
     assert result.stdout.splitlines() == ["package []", "components []"]
 
 
+def test_importing_the_event_driven_parts_loads_no_aws_sdk(tmp_path: Path) -> None:
+    """What an event-driven DAG file imports: the event trigger (built at parse time for
+    its AssetWatcher), the announcements helper and the plugin's macros."""
+    code = (
+        "import sys\n"
+        "import airflow_rds_export.event_triggers, airflow_rds_export.announcements\n"
+        "import airflow_rds_export.plugin, airflow_rds_export.rds_events\n"
+        "from airflow_rds_export.event_triggers import RdsEventTrigger\n"
+        "RdsEventTrigger(sqs_queue='https://sqs.eu-west-1.amazonaws.com/123456789012/q')\n"
+        "print('AWS-SDK', 'boto3' in sys.modules, 'botocore' in sys.modules)\n"
+        "print('SQS-TRIGGER', 'airflow.providers.amazon.aws.triggers.sqs' in sys.modules)\n"
+    )
+    result = fresh_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["AWS-SDK", "False", "False", "SQS-TRIGGER", "False"]
+
+
 @pytest.mark.parametrize("dag_file", EXAMPLE_DAGS, ids=[p.stem for p in EXAMPLE_DAGS])
 def test_example_dag_parses_without_aws_sdk_or_cycles(dag_file: Path, tmp_path: Path) -> None:
     code = (

@@ -99,6 +99,7 @@ from .faults import (
     ResponseLost,
     query_error_response,
 )
+from .notifications import NOTIFIER, listening
 from .pacing import Progress, Stage
 
 __all__ = [
@@ -118,6 +119,7 @@ __all__ = [
     "ExportSource",
     "PendingFailure",
     "StatusOverride",
+    "announce_snapshot",
     "describe_export_source",
     "install",
     "normalize_export_task_identifier",
@@ -126,6 +128,7 @@ __all__ = [
     "refresh_snapshot",
     "set_snapshot_progress",
     "tables_of_source",
+    "tick",
     "uninstall",
     "validate_export_task_identifier",
 ]
@@ -177,6 +180,7 @@ _EXPORT_ONLY_PART_RE = re.compile(r"^[A-Za-z0-9_$\-]+$")
 _DESCRIBE_FILTERS = frozenset({"export-task-identifier", "s3-bucket", "source-arn", "status"})
 _PROGRESS_ATTR = "_rds_emulator_progress"
 _PINNED_STATUS_ATTR = "_rds_emulator_pinned_status"
+_ANNOUNCED_ATTR = "_rds_emulator_announced"
 
 
 # --------------------------------------------------------------------------- state
@@ -278,6 +282,7 @@ class EmulatorState:
             self.source_tables.clear()
             self.pending_warnings.clear()
             self.pending_output_faults.clear()
+            NOTIFIER.reset()
 
     def pacing_for(self, export_task_identifier: str) -> ExportPacing:
         key = normalize_export_task_identifier(export_task_identifier)
@@ -328,6 +333,7 @@ def poll_snapshot(snapshot: DBSnapshot | DBClusterSnapshot) -> None:
     if progress is not None:
         progress.poll()
         _sync_snapshot(snapshot, progress)
+        announce_snapshot(snapshot)
 
 
 def refresh_snapshot(snapshot: DBSnapshot | DBClusterSnapshot) -> None:
@@ -335,6 +341,64 @@ def refresh_snapshot(snapshot: DBSnapshot | DBClusterSnapshot) -> None:
     progress: Progress | None = getattr(snapshot, _PROGRESS_ATTR, None)
     if progress is not None:
         _sync_snapshot(snapshot, progress)
+        announce_snapshot(snapshot)
+
+
+def announce_snapshot(snapshot: DBSnapshot | DBClusterSnapshot) -> None:
+    """Publish the RDS events of what the snapshot did since it was last announced: its
+    "creating" event once, its "created" event once it is ``available`` (both at once
+    for a snapshot available at once, as RDS sends both). See :mod:`.notifications`."""
+    announced: str | None = getattr(snapshot, _ANNOUNCED_ATTR, None)
+    status = snapshot.status
+    if announced == "available" or (announced == "creating" and status != "available"):
+        return
+    automated = snapshot.snapshot_type == "automated"
+    if isinstance(snapshot, DBClusterSnapshot):
+        cluster = True
+        name, arn = snapshot.db_cluster_snapshot_identifier, snapshot.db_cluster_snapshot_arn
+    else:
+        cluster = False
+        name, arn = snapshot.db_snapshot_identifier, snapshot.db_snapshot_arn
+    creating_id, created_id = {
+        (False, False): ("RDS-EVENT-0040", "RDS-EVENT-0042"),
+        (False, True): ("RDS-EVENT-0090", "RDS-EVENT-0091"),
+        (True, False): ("RDS-EVENT-0074", "RDS-EVENT-0075"),
+        (True, True): ("RDS-EVENT-0168", "RDS-EVENT-0169"),
+    }[(cluster, automated)]
+    events = [] if announced == "creating" else [creating_id]
+    if status == "available":
+        events.append(created_id)
+    setattr(snapshot, _ANNOUNCED_ATTR, "available" if status == "available" else "creating")
+    for event_id in events:
+        NOTIFIER.publish(
+            account_id=snapshot.backend.account_id,
+            region=snapshot.backend.region_name,
+            event_id=event_id,
+            source_id=str(name),
+            source_arn=str(arn),
+        )
+
+
+def tick() -> None:
+    """Bring every time-paced snapshot and export up to date, publishing the events of
+    what changed (the server calls this a few times a second, so an event goes out
+    when its resource changes, not when someone next describes it). Nothing to do while
+    no event subscription or EventBridge rule exists."""
+    from moto.rds.models import rds_backends
+
+    if not listening():
+        return
+    with STATE.lock:
+        for regions in list(rds_backends.values()):
+            for rds in list(regions.values()):
+                snapshots: list[Any] = [
+                    *rds.database_snapshots.values(),
+                    *rds.cluster_snapshots.values(),
+                ]
+                for snapshot in snapshots:
+                    refresh_snapshot(snapshot)
+                for task in _export_tasks(rds):
+                    task.refresh()
 
 
 def _sync_snapshot(snapshot: DBSnapshot | DBClusterSnapshot, progress: Progress) -> None:
@@ -509,6 +573,7 @@ class EmulatedExportTask(ExportTask):
         # but the export then fails. The FailureCause wording is the emulator's own.
         self._broken_prefix = bool(self.s3_prefix and self.s3_prefix.endswith("/"))
         self.progress = Progress([pacing.starting, pacing.in_progress, Stage("COMPLETE")])
+        self._end_announced = False
         self._sync()
         if failure is not None:
             self.schedule_failure(failure)
@@ -605,6 +670,27 @@ class EmulatedExportTask(ExportTask):
         self.total_extracted_data_in_gb = math.floor(extracted)
         if status in {"COMPLETE", "FAILED", "CANCELED"} and self.task_end_time is None:
             self.task_end_time = utcnow()
+        if status in {"COMPLETE", "FAILED", "CANCELED"} and not self._end_announced:
+            self._end_announced = True
+            self._announce_end(status)
+
+    def _announce_end(self, status: str) -> None:
+        """Publish the RDS event of this export's end (see :mod:`.notifications`)."""
+        kind = self.export_source.kind
+        first = {"snapshot": 159, "cluster-snapshot": 162, "cluster": 234}.get(kind, 159)
+        offset = {"FAILED": 0, "CANCELED": 1, "COMPLETE": 2}[status]
+        source_arn = str(self.source_arn)
+        NOTIFIER.publish(
+            account_id=self.backend.account_id,
+            region=self.backend.region_name,
+            event_id=f"RDS-EVENT-{first + offset:04d}",
+            source_id=source_arn.split(":", 6)[-1],
+            source_arn=source_arn,
+            message=(
+                f"Snapshot export task {self.export_task_identifier} "
+                f"{status.lower().replace('complete', 'completed')}"
+            ),
+        )
 
     def _fail_now(self, cause: str) -> None:
         self.progress.replace([Stage("FAILED")])

@@ -13,6 +13,7 @@ return the same thing. Every failure is an :class:`EmulatorControlError`.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Callable, MutableMapping
 from datetime import datetime, timezone
@@ -28,6 +29,7 @@ from .backend import (
     ExportSource,
     PendingFailure,
     StatusOverride,
+    announce_snapshot,
     describe_export_source,
     normalize_export_task_identifier,
     pin_cluster_status,
@@ -47,6 +49,7 @@ from .export_output import (
     table_from_spec,
 )
 from .faults import FaultRule
+from .notifications import NOTIFIER
 from .pacing import Stage
 
 __all__ = ["CONTROL_METHODS", "EmulatorControl", "automated_snapshot_identifier"]
@@ -86,6 +89,10 @@ CONTROL_METHODS: tuple[str, ...] = (
     "calls",
     "reset_calls",
     "export_tasks",
+    "subscribe_to_rds_events",
+    "route_rds_events_to_eventbridge",
+    "publish_rds_event",
+    "rds_events",
     "reset",
 )
 
@@ -356,6 +363,7 @@ class EmulatorControl:
                 del pool[name]
                 return None
             set_snapshot_progress(pool[name], [Stage(status)])
+            announce_snapshot(pool[name])
             return _describe_snapshot(pool[name])
 
     @_control_errors
@@ -660,6 +668,122 @@ class EmulatorControl:
                 if isinstance(task, EmulatedExportTask)
             ]
 
+    # ------------------------------------------------------------- events
+
+    @_control_errors
+    def subscribe_to_rds_events(
+        self,
+        queue_name: str = "rds-events",
+        raw_message_delivery: bool = False,
+        source_type: str | None = None,
+        event_categories: list[str] | None = None,
+        source_ids: list[str] | None = None,
+        subscription_name: str | None = None,
+    ) -> dict[str, str]:
+        """An RDS event subscription delivering to an SQS queue through an SNS topic.
+
+        Creates the SQS queue ``queue_name`` (if new), an SNS topic ``<queue_name>-topic``
+        subscribed by the queue (``RawMessageDelivery`` as given), and the RDS event
+        subscription (``CreateEventSubscription``: ``source_type`` such as
+        ``db-snapshot``, ``event_categories``, ``source_ids``; none means all). From then
+        on the emulator publishes its RDS events to it (see :mod:`.notifications`).
+        Returns ``{"QueueUrl", "QueueName", "TopicArn", "SubscriptionName"}``; the URL is
+        AWS's form (``https://sqs.<region>.amazonaws.com/<account>/<name>``), which a
+        client pointed at the emulator uses as it is.
+        """
+        from moto.sns.models import sns_backends
+
+        queue_url = self._queue(queue_name)
+        sns = sns_backends[self.account_id][self.region_name]
+        topic = sns.create_topic(f"{queue_name}-topic")
+        queue_arn = self._queue_arn(queue_name)
+        subscription = sns.subscribe(topic.arn, queue_arn, "sqs")
+        if raw_message_delivery:
+            sns.set_subscription_attributes(subscription.arn, "RawMessageDelivery", "true")
+        name = subscription_name or f"{queue_name}-subscription"
+        self._rds.create_event_subscription(
+            {
+                "subscription_name": name,
+                "sns_topic_arn": topic.arn,
+                "source_type": source_type,
+                "event_categories": list(event_categories or []),
+                "source_ids": list(source_ids or []),
+                "enabled": True,
+            }
+        )
+        return {
+            "QueueUrl": queue_url,
+            "QueueName": queue_name,
+            "TopicArn": topic.arn,
+            "SubscriptionName": name,
+        }
+
+    @_control_errors
+    def route_rds_events_to_eventbridge(
+        self, queue_name: str = "rds-events-eventbridge"
+    ) -> dict[str, str]:
+        """An EventBridge rule on the default bus (``{"source": ["aws.rds"]}``) sending
+        every RDS event to the SQS queue ``queue_name`` (created if new). Returns
+        ``{"QueueUrl", "QueueName", "RuleArn"}``."""
+        from moto.events.models import events_backends
+
+        queue_url = self._queue(queue_name)
+        events = events_backends[self.account_id][self.region_name]
+        rule = events.put_rule(
+            f"{queue_name}-rule", event_pattern=json.dumps({"source": ["aws.rds"]})
+        )
+        queue_arn = self._queue_arn(queue_name)
+        events.put_targets(rule.name, "default", [{"Id": "sqs", "Arn": queue_arn}])
+        return {"QueueUrl": queue_url, "QueueName": queue_name, "RuleArn": rule.arn}
+
+    @_control_errors
+    def publish_rds_event(
+        self,
+        event_id: str,
+        source_id: str,
+        source_arn: str | None = None,
+        source_type: str | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]:
+        """Publish an RDS event now, as RDS would (a duplicate, an unrelated one ...).
+
+        ``source_arn`` defaults to the DB snapshot ARN of ``source_id`` in this Region and
+        account. Returns its record (see :meth:`rds_events`).
+        """
+        arn = source_arn or (
+            f"arn:{self._rds.partition}:rds:{self.region_name}:{self.account_id}:"
+            f"snapshot:{source_id}"
+        )
+        with STATE.lock:
+            return NOTIFIER.publish(
+                account_id=self.account_id,
+                region=self.region_name,
+                event_id=event_id,
+                source_id=source_id,
+                source_arn=arn,
+                source_type=source_type,
+                message=message,
+            )
+
+    @_control_errors
+    def rds_events(self) -> list[dict[str, Any]]:
+        """Every RDS event published so far: ``{"EventId", "SourceType",
+        "SourceIdentifier", "SourceArn", "Message", "PublishedAt" (epoch seconds),
+        "EventTime", "Deliveries" (topics / buses it went to)}``, oldest first."""
+        with NOTIFIER.lock:
+            return [dict(record) for record in NOTIFIER.published]
+
+    def _queue_arn(self, queue_name: str) -> str:
+        return f"arn:{self._rds.partition}:sqs:{self.region_name}:{self.account_id}:{queue_name}"
+
+    def _queue(self, queue_name: str) -> str:
+        from moto.sqs.models import sqs_backends
+
+        sqs = sqs_backends[self.account_id][self.region_name]
+        if queue_name not in sqs.queues:
+            sqs.create_queue(queue_name)
+        return f"https://sqs.{self.region_name}.amazonaws.com/{self.account_id}/{queue_name}"
+
     # -------------------------------------------------------------- faults
 
     @_control_errors
@@ -826,6 +950,7 @@ class EmulatorControl:
         with STATE.lock:
             creating = _creating_stage(ready_after_polls, ready_after_seconds)
             set_snapshot_progress(snapshot, snapshot_stages(creating))
+            announce_snapshot(snapshot)
             return _describe_snapshot(snapshot)
 
 

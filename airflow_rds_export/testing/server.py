@@ -117,6 +117,7 @@ def serve(
         host, port, make_app(control), threaded=True, request_handler=MotoRequestHandler
     )
     actual_port = server.server_address[1]
+    _start_clock(backend.tick)
 
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(0)
@@ -134,6 +135,20 @@ def serve(
         pass
     finally:
         server.server_close()
+
+
+def _start_clock(tick: Callable[[], None], interval: float = 0.1) -> None:
+    """Call ``tick`` every ``interval`` seconds in a daemon thread: time-paced snapshots
+    and exports change status, and publish their RDS events, when their time is up."""
+    import threading
+
+    def run() -> None:
+        while True:
+            time.sleep(interval)
+            with contextlib.suppress(Exception):  # a failed tick must not stop the clock
+                tick()
+
+    threading.Thread(target=run, name="rds-emulator-clock", daemon=True).start()
 
 
 # ---------------------------------------------------------------- client side

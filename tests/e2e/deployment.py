@@ -147,6 +147,18 @@ class Deployment:
         for name in self.components:
             self.start(name)
 
+    def start_and_wait_for(self, *dag_ids: str, timeout: float = 150) -> None:
+        """Start every component, then wait until all report healthy and ``dag_ids`` are
+        parsed."""
+        self.start_all()
+        self.wait_until(
+            "every component to report healthy",
+            lambda: self.healthy("metadatabase", "scheduler", "triggerer", "dag_processor"),
+            timeout=timeout,
+        )
+        for dag_id in dag_ids:
+            self.wait_for_dag(dag_id)
+
     def stop_all(self, grace: float = 15.0) -> None:
         """Stop every component at once (SIGTERM, SIGKILL after ``grace``); never raises."""
         for proc in self.processes.values():
