@@ -3,7 +3,9 @@
 1. **Latency** (a real deployment: scheduler, dag-processor, triggerer, api-server,
    LocalExecutor, SQLite; ``tests/e2e/event_driven.py``): 10 automated snapshots of
    ``orders`` become available one after another (each ``creating`` for 3 s, the next
-   one once the previous export has started); for each, the seconds from the emulator
+   one once the previous export has started), after one more that warms the deployment
+   up (the first event after start-up meets a worker that never ran a task: reported
+   apart, not in the median and worst); for each, the seconds from the emulator
    publishing ``RDS-EVENT-0091`` to the export's ``TaskStartTime`` (StartExportTask), and
    where they went: trigger fired (triggerer log), run queued and started (REST API),
    ``announced`` and ``start_export`` on the worker.
@@ -64,7 +66,7 @@ def measure_latency() -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="bench-events-") as tmp,
         event_driven_deployment(Path(tmp)) as env,
     ):
-        for index in range(SAMPLES):
+        for index in range(SAMPLES + 1):  # index 0: the warm-up event
             snapshot = env.new_automated_snapshot("orders", ready_after=3, days_ago=index)
             arn = snapshot["DBSnapshotArn"]
             export = env.wait_for_export(arn, timeout=120)
@@ -73,6 +75,7 @@ def measure_latency() -> dict[str, Any]:
             sample: dict[str, Any] = {
                 "snapshot": snapshot["DBSnapshotIdentifier"],
                 "latency_s": round(env.latency(arn, export), 2),
+                "warm_up": index == 0,
             }
             time.sleep(2)  # let the run's rows settle before reading them
             runs = [
@@ -99,14 +102,13 @@ def measure_latency() -> dict[str, Any]:
                                 sample[f"{ti['task_id']}_{key}_s"] = round(moment - published, 2)
             print(json.dumps(sample), flush=True)
             samples.append(sample)
-    latencies = [s["latency_s"] for s in samples]
+    latencies = [s["latency_s"] for s in samples if not s["warm_up"]]
     return {
         "samples": samples,
         "median_s": statistics.median(latencies),
         "worst_s": max(latencies),
         # The first event after the deployment started meets workers that never ran a task.
-        "warm_median_s": statistics.median(latencies[1:]),
-        "warm_worst_s": max(latencies[1:]),
+        "first_event_s": samples[0]["latency_s"],
         "goal_s": 10,
     }
 
@@ -262,12 +264,12 @@ def write_report(data: dict[str, Any]) -> Path:
         lines += [
             "## RDS event published -> StartExportTask (real deployment)",
             "",
-            f"{len(latency['samples'])} snapshots; median **{latency['median_s']:.1f} s**, "
+            f"{SAMPLES} snapshots; median **{latency['median_s']:.1f} s**, "
             f"worst **{latency['worst_s']:.1f} s** (goal: at most {latency['goal_s']} s; the "
             "nightly sensor polls every 60 s by default, and its DAG starts once a day).",
-            f"Without the first event after the deployment started (its worker had never run "
-            f"a task): median {latency['warm_median_s']:.1f} s, worst "
-            f"{latency['warm_worst_s']:.1f} s.",
+            f"Not counted: the first event after the deployment started, "
+            f"{latency['first_event_s']:.1f} s (its `announced` task ran on a worker that had "
+            "never run a task; the first row below).",
             "",
             "Seconds after the event's publication (SNS -> SQS in the emulator):",
             "",
@@ -276,8 +278,9 @@ def write_report(data: dict[str, Any]) -> Path:
             "|---|---|---|---|---|---|---|---|",
         ]
         for s in latency["samples"]:
+            name = s["snapshot"] + (" (warm-up)" if s.get("warm_up") else "")
             lines.append(
-                f"| {s['snapshot']} | {s.get('trigger_fired_s')} | {s.get('run_queued_s')} | "
+                f"| {name} | {s.get('trigger_fired_s')} | {s.get('run_queued_s')} | "
                 f"{s.get('run_started_s')} | {s.get('announced_start_date_s')} | "
                 f"{s.get('announced_end_date_s')} | {s.get('start_export_start_date_s')} | "
                 f"{s['latency_s']} |"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every benchmark and write bench/RESULTS.md from the measured figures.
-# Takes about 20-25 minutes on a 2-core machine.
+# Takes about 45 minutes on a 2-core machine.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo/scripts/bootstrap.sh"
@@ -13,5 +13,6 @@ echo "== 4-5. triggerer scale" && "$py" triggerer_scale.py
 echo "== 6. table verification cost" && "$py" verification_cost.py
 bash "$repo/scripts/services.sh"
 echo "== 7. fleet makespan, shared polling on two triggerers" && "$py" fleet_makespan.py
+echo "== 8. event-driven start: latency, triggerer CPU (writes EVENTS.md)" && "$py" event_driven.py
 "$py" report.py > /dev/null
-echo "wrote $repo/bench/RESULTS.md"
+echo "wrote $repo/bench/RESULTS.md and $repo/bench/EVENTS.md"
