@@ -139,7 +139,28 @@ def ledger() -> Ledger:
     return LEDGER
 
 
+#: Figures the end-to-end tests measured (kill-to-cancel time, calls per cycle, the chaos
+#: run's ledger ...), repeated at the end of the run so CI's output shows them.
+MEASURED: list[str] = []
+
+
+@pytest.fixture
+def report() -> Callable[[str], None]:
+    """``report(text)``: print ``text`` and repeat it in the "measured" section at the end."""
+
+    def report(text: str) -> None:
+        print(text)
+        MEASURED.append(text)
+
+    return report
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if MEASURED:
+        terminalreporter.section("measured")
+        for text in MEASURED:
+            for line in text.splitlines():
+                terminalreporter.write_line(line)
     if not LEDGER.used():
         return
     terminalreporter.section("faults and bad input")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -72,7 +72,7 @@ def first(env: EventEnv) -> dict[str, Any]:
 
 
 def test_snapshot_available_starts_its_export_and_the_run_verifies_it(
-    env: EventEnv, first: dict[str, Any]
+    env: EventEnv, first: dict[str, Any], report: Callable[[str], None]
 ) -> None:
     assert first["run"]["run_type"] == "asset_triggered"
     assert first["run"]["state"] == "success", task_states(env, first["run"]["dag_run_id"])
@@ -89,7 +89,7 @@ def test_snapshot_available_starts_its_export_and_the_run_verifies_it(
     assert export["ExportTaskIdentifier"] == f"orders-{day}"
     assert env.export_of(first["arn"])[0]["Status"] == "COMPLETE"
     latency = env.latency(first["arn"], export)
-    print(f"event published -> StartExportTask: {latency:.1f} s")
+    report(f"event published -> StartExportTask: {latency:.1f} s")
     assert 0 < latency < 60  # seconds after the event, not a nightly poke interval
 
 

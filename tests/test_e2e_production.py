@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -278,13 +278,15 @@ def _wait_for_log(prod: Prod, run_id: str, needle: str, timeout: float = 30) -> 
 # --- 1. a user kills a deferred start-and-wait --------------------------------------------
 
 
-def test_marking_a_deferred_start_failed_cancels_its_export(prod: Prod) -> None:
+def test_marking_a_deferred_start_failed_cancels_its_export(
+    prod: Prod, report: Callable[[str], None]
+) -> None:
     run_id, export_id = _start_deferred_export(prod, "kill-failed")
     since = time.monotonic()
     prod.deployment.request("PATCH", _ti_path(run_id), {"new_state": "failed"})
     elapsed = _wait_canceled(prod, export_id, since, timeout=3 * KILL_POLL_SECONDS)
     text = _wait_for_log(prod, run_id, "Canceled export task kill-failed")
-    print(
+    report(
         f"marked failed -> export {export_id} CANCELING after {elapsed:.1f} s; {_kill_times(text)}"
     )
     assert elapsed <= KILL_POLL_SECONDS, elapsed
@@ -297,7 +299,9 @@ def test_marking_a_deferred_start_failed_cancels_its_export(prod: Prod) -> None:
     assert prod.control.calls().get("CancelExportTask", 0) >= 1
 
 
-def test_clearing_a_deferred_start_cancels_or_hands_over_its_export(prod: Prod) -> None:
+def test_clearing_a_deferred_start_cancels_or_hands_over_its_export(
+    prod: Prod, report: Callable[[str], None]
+) -> None:
     """A clear runs the task again at once, racing the triggerer that stops the old trigger
     (~10 s here). Either the old trigger's on_kill cancels the export first and the new try
     exports anew as -r2, or the new try has already adopted the export and deferred, and
@@ -335,14 +339,14 @@ def test_clearing_a_deferred_start_cancels_or_hands_over_its_export(prod: Prod) 
     export = _export(prod.control, watched)
     assert export and export["Status"] in ("STARTING", "IN_PROGRESS"), export
     if canceled:
-        print(f"cleared -> old trigger canceled {export_id}; the new try exports {watched}")
+        report(f"cleared -> old trigger canceled {export_id}; the new try exports {watched}")
     else:
-        print(f"cleared -> the new try adopted {export_id} first; on_kill left it running")
+        report(f"cleared -> the new try adopted {export_id} first; on_kill left it running")
     # The user is done with it: marking the new try failed cancels what it waits for.
     since = time.monotonic()
     dep.request("PATCH", _ti_path(run_id), {"new_state": "failed"})
     elapsed = _wait_canceled(prod, watched, since, timeout=3 * KILL_POLL_SECONDS)
-    print(f"new try marked failed -> export {watched} CANCELING after {elapsed:.1f} s")
+    report(f"new try marked failed -> export {watched} CANCELING after {elapsed:.1f} s")
     assert elapsed <= KILL_POLL_SECONDS, elapsed
 
 
@@ -371,7 +375,9 @@ def test_no_killed_export_is_left_running(prod: Prod) -> None:
 # --- 2. a trigger moved to the other triggerer cancels nothing ----------------------------
 
 
-def test_trigger_moved_from_a_live_triggerer_cancels_nothing(prod: Prod) -> None:
+def test_trigger_moved_from_a_live_triggerer_cancels_nothing(
+    prod: Prod, report: Callable[[str], None]
+) -> None:
     """A live triggerer that misses its heartbeats loses its triggers to the other one;
     Airflow 3.3.2 then stops them there through the user-action path and calls on_kill().
     The missed heartbeats are made in the metadata DB (the holder's ``latest_heartbeat``
@@ -397,7 +403,7 @@ def test_trigger_moved_from_a_live_triggerer_cancels_nothing(prod: Prod) -> None
         return bool(rows) and rows[0]["triggerer_id"] not in (None, holder)
 
     dep.wait_until("the other triggerer to take the trigger over", moved, 120, interval=0.5)
-    print(f"trigger of {run_id} moved from triggerer job {holder} at {time.strftime('%H:%M:%S')}")
+    report(f"trigger of {run_id} moved from triggerer job {holder} at {time.strftime('%H:%M:%S')}")
     text = _wait_for_log(prod, run_id, "moved to another triggerer", timeout=60)
     assert "Trigger cancelled by user action, invoking on_kill" in text, text[-3000:]
     time.sleep(KILL_POLL_SECONDS)
@@ -410,13 +416,13 @@ def test_trigger_moved_from_a_live_triggerer_cancels_nothing(prod: Prod) -> None
     since = time.monotonic()
     dep.request("PATCH", _ti_path(run_id), {"new_state": "failed"})
     elapsed = _wait_canceled(prod, export_id, since, timeout=3 * KILL_POLL_SECONDS)
-    print(f"moved trigger's task marked failed -> {export_id} CANCELING after {elapsed:.1f} s")
+    report(f"moved trigger's task marked failed -> {export_id} CANCELING after {elapsed:.1f} s")
 
 
 # --- 3. shared polling on two triggerers --------------------------------------------------
 
 
-def test_each_triggerer_polls_once_per_cycle(prod: Prod) -> None:
+def test_each_triggerer_polls_once_per_cycle(prod: Prod, report: Callable[[str], None]) -> None:
     dep, control = prod.deployment, prod.control
     control.create_db_instance("watch")
     for index in range(WATCH_WAITS):
@@ -450,7 +456,7 @@ def test_each_triggerer_polls_once_per_cycle(prod: Prod) -> None:
     calls = control.calls().get("DescribeDBSnapshots", 0) - before
     after = split()
     per_cycle = calls / cycles
-    print(
+    report(
         f"shared polling: {WATCH_WAITS} snapshot waits split {split_by} across "
         f"{len(split_by)} triggerers: {calls} DescribeDBSnapshots in {cycles} cycles of "
         f"{WATCH_POLL_SECONDS} s = {per_cycle:.2f} per cycle (per-trigger polling: "
@@ -494,7 +500,7 @@ def _tracebacks(paths: list[Path]) -> dict[str, list[str]]:
     return found
 
 
-def test_fleet_chaos_run(prod: Prod) -> None:
+def test_fleet_chaos_run(prod: Prod, report: Callable[[str], None]) -> None:
     dep, control, world = prod.deployment, prod.control, prod.fleet
     control.reset_calls()
     running = [t for t in control.export_tasks() if t["Status"] in ("STARTING", "IN_PROGRESS")]
@@ -519,8 +525,8 @@ def test_fleet_chaos_run(prod: Prod) -> None:
     logs = sorted(dep.logs_dir.glob("*.log"))
     logs += sorted((dep.home / "logs" / f"dag_id={FLEET_DAG_ID}").rglob("attempt=*"))
     ledger.tracebacks = _tracebacks(logs)
-    print(ledger.render())
-    print(f"chaos run wall time {seconds:.0f} s; chaos errors: {chaos.errors or 'none'}")
+    report(ledger.render())
+    report(f"chaos run wall time {seconds:.0f} s; chaos errors: {chaos.errors or 'none'}")
 
     assert not chaos.errors, chaos.errors
     assert chaos.done, f"chaos stopped at {chaos.stage}: {chaos.events}"
@@ -542,6 +548,6 @@ def test_fleet_chaos_run(prod: Prod) -> None:
     )
     adopted = "adopting it as this run's export instead of starting a second one" in retry_log
     started_anew = f"Started export {world.export_id(world.sources[killed])}" in retry_log
-    print(f"killed start task's retry: {'adopted its export' if adopted else 'started it'}")
+    report(f"killed start task's retry: {'adopted its export' if adopted else 'started it'}")
     assert adopted or started_anew, [p.name for p in tries]
     assert not any(ledger.tracebacks.values()), {k: v for k, v in ledger.tracebacks.items() if v}
