@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import http.server
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -226,3 +227,17 @@ def test_chromium_shows_the_benchmark_chart(
     assert width == 900, f"chart naturalWidth {width} (screenshot {shot})"
     assert browser.execute_script("return document.title").startswith("Benchmarks")
     assert only_local_resources(browser, served) == []
+
+
+def test_the_readme_is_a_first_visit_page() -> None:
+    """The README keeps exactly the two set-up commands, and its links point at files."""
+    readme = (REPO / "README.md").read_text()
+    commands = [line for line in readme.splitlines() if line.startswith("bash scripts/")]
+    assert [line.split("#")[0].strip() for line in commands] == [
+        "bash scripts/demo.sh",
+        "bash scripts/test.sh",
+    ]
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    local = [link for link in links if not link.startswith("http")]
+    assert local and all((REPO / link).exists() for link in local), local
+    assert len(readme.splitlines()) < 150
