@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import http.server
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -241,3 +242,27 @@ def test_the_readme_is_a_first_visit_page() -> None:
     local = [link for link in links if not link.startswith("http")]
     assert local and all((REPO / link).exists() for link in local), local
     assert len(readme.splitlines()) < 150
+
+
+def test_provider_info_points_at_pages_of_the_site() -> None:
+    import jsonschema
+    from airflow import settings  # noqa: F401  (airflow's package data: the schema)
+
+    from airflow_rds_export.provider_info import DOCS_BASE_URL, get_provider_info
+
+    info = get_provider_info()
+    schema = Path(sys.modules["airflow"].__file__ or "").with_name("provider_info.schema.json")
+    jsonschema.validate(info, json.loads(schema.read_text()))
+    config = (REPO / "mkdocs.yml").read_text()
+    assert f"site_url: {DOCS_BASE_URL}\n" in config
+    urls = [info["docs-url"]] + [
+        url
+        for kind in ("integrations", "operators", "sensors", "triggers")
+        for entry in info[kind]
+        for url in entry.get("how-to-guide", [])
+    ]
+    assert len(urls) > 4
+    for url in urls:
+        assert url.startswith(DOCS_BASE_URL), url
+        page = url.removeprefix(DOCS_BASE_URL).rstrip("/") or "index"
+        assert (REPO / "docs" / f"{page}.md").is_file(), url
