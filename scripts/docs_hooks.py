@@ -5,6 +5,7 @@
   lists the members of one of its status or error-code sets, and each arrow's action is
   what the module's ``decide_*`` function returns for a member of that set under each
   policy value. Change a set or a rule and the diagram follows.
+* Sphinx roles in docstrings (``:class:`~x.Y```) are shown as code (``Y``) in the reference.
 * The benchmark chart (``assets/generated/worker-seconds.svg``) is drawn from the
   worker-occupancy table of ``bench/RESULTS.md`` (which ``bench/report.py`` writes from the
   measurements): the projected worker-seconds of a 30-minute export, per variant.
@@ -15,6 +16,7 @@ Run it as a script to print both (``python scripts/docs_hooks.py diagram|chart``
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -557,6 +559,20 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if DIAGRAM_MARKER in markdown:
         markdown = markdown.replace(DIAGRAM_MARKER, f"```mermaid\n{decision_diagram()}```\n", 1)
     return markdown
+
+
+#: A Sphinx role in a docstring, as mkdocstrings renders it: ``:class:<code>~a.b.C</code>``.
+_SPHINX_ROLE = r":(?:class|mod|func|meth|data|attr|exc|obj):<code>(~?)([^<]+)</code>"
+
+
+def _role_as_code(match: Any) -> str:
+    short, target = match.group(1), match.group(2)
+    return f"<code>{target.rsplit('.', 1)[-1] if short else target}</code>"
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Our docstrings use Sphinx roles (the house style); show their targets as code."""
+    return re.sub(_SPHINX_ROLE, _role_as_code, html)
 
 
 if __name__ == "__main__":
