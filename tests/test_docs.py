@@ -6,6 +6,7 @@ renders as an SVG with its nodes and the benchmark chart loads (screenshots in t
 from __future__ import annotations
 
 import functools
+import html
 import http.server
 import importlib.util
 import json
@@ -74,6 +75,18 @@ def test_the_site_builds_strictly_with_its_generated_parts(site: Path) -> None:
     operators = (site / "reference" / "operators" / "index.html").read_text()
     assert "RdsStartExportTaskOperator" in operators and "waiter_interval" in operators
     assert "Worker occupancy" in (site / "benchmarks" / "index.html").read_text()
+    # The how-to guides include the example DAGs as they are (pymdownx.snippets).
+    for page, dag in (
+        ("nightly-export", "nightly_rds_export"),
+        ("fleet", "fleet_rds_export"),
+        ("downstream", "nightly_export_consumer"),
+        ("event-driven", "event_driven_rds_export"),
+    ):
+        shown = html.unescape(
+            re.sub(r"<[^>]+>", "", (site / "how-to" / page / "index.html").read_text())
+        )
+        first_line = (REPO / "example_dags" / f"{dag}.py").read_text().splitlines()[0]
+        assert first_line in shown and "--8<--" not in shown, page
     assert (site / "assets" / "vendor" / "mermaid" / "mermaid.min.js").is_file()
 
 
