@@ -13,24 +13,23 @@ MERMAID_INTEGRITY="sha512-V6K3C8EBdEsPFZXSKMJe6ppQOENxuHARr9GvHX4hh47lAbhMRD9qf4
 vendor="$repo/docs/assets/vendor/mermaid"
 if [ ! -s "$vendor/mermaid.min.js" ] || [ "$(cat "$vendor/VERSION" 2>/dev/null)" != "$MERMAID_VERSION" ]; then
     echo "docs_setup.sh: fetching mermaid $MERMAID_VERSION from the npm registry" >&2
-    work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-    tarball="$work/mermaid.tgz"
-    python3 - "$MERMAID_VERSION" "$tarball" <<'PY'
-import sys, urllib.request
-version, target = sys.argv[1], sys.argv[2]
-url = f"https://registry.npmjs.org/mermaid/-/mermaid-{version}.tgz"
-with urllib.request.urlopen(url, timeout=120) as response, open(target, "wb") as out:
-    out.write(response.read())
-PY
-    actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)"
-    if [ "$actual" != "$MERMAID_INTEGRITY" ]; then
-        echo "docs_setup.sh: mermaid tarball integrity $actual != $MERMAID_INTEGRITY" >&2
-        exit 1
-    fi
-    tar -xzf "$tarball" -C "$work" package/dist/mermaid.min.js package/LICENSE
     mkdir -p "$vendor"
-    cp "$work/package/dist/mermaid.min.js" "$work/package/LICENSE" "$vendor/"
+    # Download, check the registry's integrity hash, extract: Python's standard library only.
+    python3 - "$MERMAID_VERSION" "$MERMAID_INTEGRITY" "$vendor" <<'PY'
+import base64, hashlib, io, sys, tarfile, urllib.request
+version, integrity, vendor = sys.argv[1:4]
+url = f"https://registry.npmjs.org/mermaid/-/mermaid-{version}.tgz"
+with urllib.request.urlopen(url, timeout=120) as response:
+    tarball = response.read()
+actual = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
+if actual != integrity:
+    sys.exit(f"docs_setup.sh: mermaid tarball integrity {actual} != {integrity}")
+with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
+    for name in ("package/dist/mermaid.min.js", "package/LICENSE"):
+        data = archive.extractfile(name).read()
+        with open(f"{vendor}/{name.rsplit('/', 1)[-1]}", "wb") as out:
+            out.write(data)
+PY
     echo "$MERMAID_VERSION" >"$vendor/VERSION"
 fi
 
