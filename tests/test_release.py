@@ -214,10 +214,8 @@ typed()
 """
 
 
-def test_mypy_sees_our_types_in_a_users_dag(release: Release) -> None:
-    """mypy, run as a user runs it on a DAG file against the installed wheel (py.typed),
-    reports the wrong argument type, and only that."""
-    project = release.home / "typed_project"
+def mypy_on_a_users_dag(release: Release, project: Path) -> list[str]:
+    """mypy, run as a user runs it on a DAG file, against the fresh venv; its error lines."""
     project.mkdir()
     (project / "typed_dag.py").write_text(TYPED_DAG)
     mypy = Path(sys.executable).with_name("mypy")
@@ -237,11 +235,34 @@ def test_mypy_sees_our_types_in_a_users_dag(release: Release) -> None:
         cwd=project,
         env={**UV_ENV, "MYPYPATH": ""},
     )
-    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert len(errors) == 1, result.stdout
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    return [line for line in result.stdout.splitlines() if ": error:" in line]
+
+
+def test_mypy_sees_our_types_in_a_users_dag(release: Release) -> None:
+    """Against the installed wheel (py.typed), mypy reports the wrong argument type, and
+    only that."""
+    errors = mypy_on_a_users_dag(release, release.home / "typed_project")
+    assert len(errors) == 1, errors
     [error] = errors
     wrong_line = TYPED_DAG.splitlines().index('        waiter_interval="60",') + 1
     assert error.startswith(f"typed_dag.py:{wrong_line}:"), error
     assert '"waiter_interval"' in error and '"str"' in error and '"int"' in error, error
     assert "[arg-type]" in error, error
+
+
+def test_without_py_typed_mypy_would_not_see_them(release: Release) -> None:
+    """The control: the same wheel without its py.typed marker is untyped to mypy (PEP
+    561), so the wrong argument passes unnoticed. py.typed is what the check above needs."""
+    code = "import airflow_rds_export as p, pathlib; print(pathlib.Path(p.__file__).parent)"
+    output = run([str(release.python), "-c", code], env=release.env(), cwd=release.home)
+    package = Path(output.splitlines()[-1])
+    assert package.is_relative_to(release.python.parent.parent), package
+    marker = package / "py.typed"
+    marker.rename(package / "py.typed.hidden")
+    try:
+        errors = mypy_on_a_users_dag(release, release.home / "untyped_project")
+    finally:
+        (package / "py.typed.hidden").rename(marker)
+    assert not any("[arg-type]" in error for error in errors), errors
+    assert any("[import-untyped]" in error for error in errors), errors
