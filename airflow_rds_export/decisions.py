@@ -152,8 +152,9 @@ THROTTLING_CODES = frozenset(
 )
 
 _PERMISSION_REMEDY = (
-    "the Airflow connection's identity lacks permission{action}: grant it (the README's "
-    "'Run it against real AWS' policy lists every action this package calls: "
+    "the Airflow connection's identity lacks permission{action}: grant it (the IAM "
+    "policies page of the documentation, docs/reference/iam.md, lists every action this "
+    "package calls: "
     "rds:DescribeDBSnapshots, rds:DescribeDBClusterSnapshots, rds:DescribeDBClusters, "
     "rds:DescribeExportTasks, rds:StartExportTask, rds:CancelExportTask, iam:PassRole on "
     "the export role, kms:CreateGrant and kms:DescribeKey on the key)"

@@ -1,4 +1,8 @@
-"""Provider metadata read by Airflow's providers manager (``airflow providers list``)."""
+"""Provider metadata read by Airflow's providers manager (``airflow providers list``).
+
+Its how-to guides and ``docs-url`` point at the documentation site's pages
+(:data:`DOCS_BASE_URL`); the integration's ``external-doc-url`` stays AWS's user guide.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,32 @@ from typing import Any
 
 from airflow_rds_export import __version__
 
-__all__ = ["get_provider_info"]
+__all__ = ["DOCS_BASE_URL", "get_provider_info"]
+
+#: Where the documentation site (``docs/``, ``mkdocs.yml``'s ``site_url``) is meant to be
+#: published. Not published yet: until it is, build it from a clone
+#: (``.venv/bin/mkdocs build --strict``); the page paths below are the built site's.
+DOCS_BASE_URL = "https://airflow-rds-export.readthedocs.io/en/latest/"
+
+#: The site's how-to guides, one per job. Airflow's provider_info schema takes
+#: ``how-to-guide`` on the integration (as the Amazon provider lists its guides), not on
+#: the operators / sensors / triggers entries (triggers' entries forbid other keys).
+_HOW_TO_GUIDES = (
+    "getting-started/",
+    "how-to/nightly-export/",
+    "how-to/fleet/",
+    "how-to/migrate/",
+    "how-to/verify-tables/",
+    "how-to/downstream/",
+    "how-to/lineage/",
+    "how-to/event-driven/",
+    "how-to/production/",
+    "how-to/testing/",
+)
+
+
+def _docs(*pages: str) -> list[str]:
+    return [DOCS_BASE_URL + page for page in pages]
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -26,8 +55,10 @@ def get_provider_info() -> dict[str, Any]:
                     "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html"
                 ),
                 "tags": ["aws"],
+                "how-to-guide": _docs(*_HOW_TO_GUIDES),
             }
         ],
+        "docs-url": DOCS_BASE_URL,
         "hooks": [
             {
                 "integration-name": "Amazon RDS snapshot export",

@@ -5,6 +5,7 @@ set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo/scripts/bootstrap.sh" || exit 1
 bash "$repo/scripts/services.sh" || exit 1   # PostgreSQL + Redis for tests/test_e2e_production.py
+bash "$repo/scripts/docs_setup.sh" || exit 1   # mermaid.js and Chromium for tests/test_docs.py
 cd "$repo"
 .venv/bin/ruff check . || exit 1
 .venv/bin/mypy || exit 1

@@ -421,7 +421,7 @@ PERMANENT_CASES = [
         "fail",
         "To do: the Airflow connection's identity lacks permission for "
         "rds:DescribeExportTasks: grant it",
-        "'Run it against real AWS' policy",
+        "the IAM policies page of the documentation, docs/reference/iam.md",
     ),
     permanent_case(
         "AccessDeniedException-names-another-action",

@@ -1,7 +1,9 @@
-"""No secret reaches a log line or an XCom, and the README's IAM policy is the code's."""
+"""No secret reaches a log line or an XCom, and the documented IAM policies (the site's
+docs/reference/iam.md) are the code's."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable
@@ -38,6 +40,15 @@ PASS_THE_EXPORT_ROLE = {"iam:PassRole"}
 # (SSE-KMS: "you need kms:Decrypt permission" to GET them, S3 user guide).
 S3_ACTIONS_OF_CALLS = {"ListObjectsV2": "s3:ListBucket", "GetObject": "s3:GetObject"}
 READ_ENCRYPTED_OUTPUT = "kms:Decrypt"
+# The event trigger's SQS calls and the IAM action each needs. A batch action is authorized
+# by its single action's permission (Amazon SQS developer guide, "Amazon SQS API
+# permissions: Actions and resource reference": DeleteMessageBatch -> sqs:DeleteMessage).
+SQS_ACTIONS_OF_CALLS = {
+    "ReceiveMessage": "sqs:ReceiveMessage",
+    "DeleteMessage": "sqs:DeleteMessage",
+    "DeleteMessageBatch": "sqs:DeleteMessage",
+}
+IAM_PAGE = REPO / "docs" / "reference" / "iam.md"
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["reschedule", "deferrable"])
@@ -95,13 +106,17 @@ def s3_actions_called_by_the_package() -> set[str]:
     return {S3_ACTIONS_OF_CALLS[api] for api in used}
 
 
-def documented_statements() -> list[dict]:
-    """The statements of the connection identity's policy in the README's real-AWS section."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Run it against real AWS", 1)[1]
+def policy_in(heading: str) -> list[dict]:
+    """The statements of the first policy JSON under a ``## `` heading of the IAM page."""
+    section = IAM_PAGE.read_text().split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```json\n(.*?)```", section, re.S)
-    assert block, "the README's real-AWS section has no policy JSON"
+    assert block, f"the IAM page's section {heading!r} has no policy JSON"
     return json.loads(block.group(1))["Statement"]
+
+
+def documented_statements() -> list[dict]:
+    """The statements of the connection identity's policy on the IAM page."""
+    return policy_in("The connection identity's policy")
 
 
 def actions_of(statement: dict) -> set[str]:
@@ -119,7 +134,7 @@ def kms_statements() -> list[dict]:
         for statement in documented_statements()
         if any(action.startswith("kms:") for action in actions_of(statement))
     ]
-    assert statements, "the README's policy grants nothing on the KMS key"
+    assert statements, "the documented policy grants nothing on the KMS key"
     return statements
 
 
@@ -169,3 +184,48 @@ def test_the_calls_seen_at_the_emulator_are_documented(world: ExportWorld, run_d
     seen = {f"rds:{action}" for action in world.control.calls()}
     assert seen <= documented_policy()["RdsExportCalls"]
     assert {"rds:DescribeDBSnapshots", "rds:StartExportTask"} <= seen
+
+
+def sqs_actions_called_by_the_event_trigger() -> set[str]:
+    """The IAM actions of every SQS API operation the event trigger's code calls: ours
+    (event_triggers.py) and the Amazon provider's SqsSensorTrigger, which receives and
+    deletes for it."""
+    from airflow.providers.amazon.aws.triggers import sqs as amazon_sqs_trigger
+
+    client = boto3.client("sqs", region_name="us-east-1")
+    source = (REPO / "airflow_rds_export" / "event_triggers.py").read_text() + inspect.getsource(
+        amazon_sqs_trigger
+    )
+    used = {
+        api
+        for method, api in client.meta.method_to_api_mapping.items()
+        if re.search(rf"\b{re.escape(method)}\(", source)
+    }
+    assert {"ReceiveMessage", "DeleteMessageBatch"} <= used, used
+    unknown = used - set(SQS_ACTIONS_OF_CALLS)
+    assert not unknown, f"SQS calls without a documented IAM action: {unknown}"
+    return {SQS_ACTIONS_OF_CALLS[api] for api in used}
+
+
+def test_documented_queue_policy_grants_exactly_what_the_event_trigger_calls() -> None:
+    statements = {s["Sid"]: s for s in policy_in("The event trigger's queue")}
+    queue = statements.pop("ReadAndDeleteRdsEvents")
+    assert actions_of(queue) == sqs_actions_called_by_the_event_trigger()
+    assert actions_of(queue) == {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
+    assert re.fullmatch(r"arn:aws:sqs:[a-z0-9-]+:\d{12}:[\w-]+", queue["Resource"]), queue
+    # Only the queue's key, only to decrypt what it delivers: nothing else.
+    [key] = statements.values()
+    assert actions_of(key) == {READ_ENCRYPTED_OUTPUT}
+    assert re.fullmatch(r"arn:aws:kms:[a-z0-9-]+:\d{12}:key/\S+", key["Resource"]), key
+
+
+def test_the_queue_remedy_names_the_documented_actions() -> None:
+    """What the trigger logs when a receive is denied names the actions the page grants."""
+    from airflow_rds_export.decisions import decide_queue_error
+
+    verdict = decide_queue_error(
+        "q", error_code="AccessDenied", error_message="denied", http_status=403
+    )
+    assert verdict.permanent
+    granted = set().union(*(actions_of(s) for s in policy_in("The event trigger's queue")))
+    assert set(re.findall(r"\b(?:sqs|kms):[A-Za-z]+", verdict.reason)) == granted
