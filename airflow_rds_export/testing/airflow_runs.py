@@ -1000,6 +1000,7 @@ def _serve() -> None:
 
     extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
     print(f"[harness] warm in {time.monotonic() - t0:.1f}s; threads={extra}", file=sys.stderr)
+    _become_subreaper()
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -1051,13 +1052,56 @@ def _fork_one(request: dict[str, Any]) -> dict[str, Any]:
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return {"timed_out": False, "returncode": os.waitstatus_to_exitcode(status)}
+            reply = {"timed_out": False, "returncode": os.waitstatus_to_exitcode(status)}
+            break
         if time.monotonic() > deadline:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            return {"timed_out": True, "returncode": -9}
+            reply = {"timed_out": True, "returncode": -9}
+            break
         time.sleep(0.05)
+    _reap_leftovers(request["stderr"])
+    return reply
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    """Linux: processes a run leaves behind (Airflow's task processes run in process
+    groups of their own, so killing the run's group misses them) are re-parented to this
+    server instead of init, so :func:`_reap_leftovers` can find them."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_leftovers(stderr_path: str) -> None:
+    """Kill and reap what the run just finished left running (the server runs one run at a
+    time, so any child of the server now is the run's), and say so in the run's stderr."""
+    me = str(os.getpid())
+    leftovers: list[str] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[1] == me:  # the parent's pid
+                pid = int(stat.parent.name)
+                cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                leftovers.append(f"{pid} {cmdline.decode(errors='replace').strip()[:200]}")
+    for _ in leftovers:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(-1, 0)
+    if leftovers:
+        with contextlib.suppress(OSError), open(stderr_path, "a") as err:
+            err.write(
+                f"[harness] killed {len(leftovers)} process(es) the run left running: "
+                + "; ".join(leftovers)
+                + "\n"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
