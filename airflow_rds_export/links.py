@@ -16,8 +16,10 @@ So a link shows once a run of the task ends: at once for a sensor (each poke in
 reschedule mode) or a deferring task, only at the end for a wait held on a worker.
 
 Unlike the provider's links, importing this module imports neither boto3 / botocore nor
-``airflow.providers.amazon``: DAG files import it (through ``operator_extra_links``) on
-every parse. XCom is imported inside ``get_link``, which runs only on a worker.
+``airflow.providers.amazon``. Parsing a DAG file does not import it:
+``operator_extra_links`` is :class:`~airflow_rds_export.outputs.ConsoleLinks`, which
+imports it when Airflow first reads the links (serialising the DAG, ``.expand()``, the
+task running). XCom is imported inside ``get_link``, which runs only on a worker.
 
 URLs (``{console}`` is ``https://{region}.console.{domain}``, the Regional console
 endpoint; ``{domain}`` is ``aws.amazon.com`` (aws), ``amazonaws.cn`` (aws-cn) or
