@@ -606,9 +606,11 @@ def decide_cancel(
     )
 
 
-#: The task state of a deferred task whose trigger still runs somewhere: the trigger was
-#: moved (another triggerer took it over), not killed.
-TASK_STILL_DEFERRED = "deferred"
+#: Task states a user's "mark failed / success" (or a DAG run marked failed) leaves: the
+#: task will not run again, so nothing else will watch its export.
+TASK_STATES_ENDED_BY_USER = frozenset(
+    {"failed", "success", "skipped", "upstream_failed", "removed"}
+)
 
 
 def decide_cancel_on_kill(
@@ -619,11 +621,18 @@ def decide_cancel_on_kill(
     Airflow 3.3 calls ``BaseTrigger.on_kill()`` for every trigger that left the triggerer's
     assignment: a user marked the deferred task failed or success, or cleared it, but
     also a trigger reassigned to another triggerer after this one missed its heartbeats.
-    The task instance's state tells them apart: still ``deferred`` means the trigger
-    moved and the export is watched elsewhere (or, after a clear, that the new try has
-    already adopted the export: canceling it would fail that try); anything else is the
-    user's action. An
-    unreadable state cancels nothing (a cancel cannot be undone; an export left running
+    The task instance's state tells them apart:
+
+    * an ended state (failed, success, skipped, ...): the user ended the task, nothing will
+      watch the export again: cancel it, as ``on_kill`` does on a worker;
+    * any other (``deferred``: the trigger moved, or the cleared task's next try already
+      deferred; none, scheduled, queued, running: the task was cleared and runs again):
+      the task's next try adopts the running export under the same identifier, as every
+      re-run does, so it is handed over, not canceled. Canceling after a clear would race
+      that try, which the scheduler starts while the triggerer is still stopping the old
+      trigger: the new try could adopt the export, then wait on one canceled under it.
+
+    An unreadable state cancels nothing (a cancel cannot be undone; an export left running
     is named in the log). Returns ``(cancel, reason)``.
     """
     if not task_known:
@@ -633,18 +642,26 @@ def decide_cancel_on_kill(
             f"export task {resource} is not canceled and may still run in AWS. To do: check "
             "the task, and cancel the export if nothing waits for it",
         )
-    if task_state == TASK_STILL_DEFERRED:
+    if task_state in TASK_STATES_ENDED_BY_USER:
+        return (
+            True,
+            f"Task {task} stopped waiting for export task {resource} by a user's action (its "
+            f"state is now {task_state}): canceling the export it started or adopted, as "
+            "on_kill does on a worker",
+        )
+    if task_state == "deferred":
         return (
             False,
-            f"Trigger of {task} stopped while the task is deferred: it moved to another "
-            "triggerer, or the task was cleared and its new try already adopted the export; "
+            f"Trigger of {task} stopped while the task is still deferred: it moved to another "
+            "triggerer, or the task was cleared and its next try already adopted the export; "
             f"either way export task {resource} is watched, so it is not canceled",
         )
     return (
-        True,
-        f"Task {task} stopped waiting for export task {resource} by a user's action (marked "
-        f"failed or success, or cleared; its state is now {task_state or 'none'}): canceling "
-        "the export it started or adopted, as on_kill does on a worker",
+        False,
+        f"Trigger of {task} stopped because the task was cleared (its state is now "
+        f"{task_state or 'none'}): its next try adopts export task {resource}, which keeps "
+        "running, so it is not canceled. To export afresh instead, mark the task failed "
+        "(which cancels the export) before clearing it",
     )
 
 

@@ -276,10 +276,11 @@ class RdsExportTaskStateTrigger(RdsWaitTrigger):
 class RdsStartedExportTrigger(RdsExportTaskStateTrigger):
     """The start operator's deferred wait for the export it started or adopted.
 
-    Waits as :class:`RdsExportTaskStateTrigger`; in addition, when a user kills the
-    deferred task (marks it failed or success, or clears it) it cancels the export, as
-    the operator's ``on_kill`` does on a worker (:mod:`airflow_rds_export.user_kill`). A
-    triggerer shutting down or a trigger moving to another triggerer cancels nothing.
+    Waits as :class:`RdsExportTaskStateTrigger`; in addition, when a user ends the
+    deferred task (marks it failed or success) it cancels the export, as the operator's
+    ``on_kill`` does on a worker (:mod:`airflow_rds_export.user_kill`). A cleared task
+    hands the export over to its next try, which adopts it; a triggerer shutting down or
+    a trigger moving to another triggerer cancels nothing.
     """
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -1,4 +1,4 @@
-"""A deferred start-and-wait killed by a user cancels its export, as ``on_kill`` does on a worker.
+"""A deferred start-and-wait ended by a user cancels its export, as ``on_kill`` does on a worker.
 
 Airflow 3.3 calls ``BaseTrigger.on_kill()`` in the triggerer when a trigger leaves that
 triggerer's assignment: after a user marked the deferred task failed or success, or
@@ -6,8 +6,9 @@ cleared it (never on a triggerer shutdown or a trigger timeout). A trigger reass
 another triggerer, because this one missed its heartbeats while alive, takes the same
 path, so before canceling this module reads the task instance's state through the Task
 SDK (the triggerer's supervisor channel, ``GetTaskStates``) and lets
-:func:`~airflow_rds_export.decisions.decide_cancel_on_kill` decide: still ``deferred``
-means the trigger moved, and nothing is canceled.
+:func:`~airflow_rds_export.decisions.decide_cancel_on_kill` decide: an ended state
+(failed, success, ...) cancels; still ``deferred`` means the trigger moved, and a state
+the task runs again from (cleared) hands the export over to its next try.
 """
 
 from __future__ import annotations

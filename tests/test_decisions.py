@@ -1402,20 +1402,32 @@ KILLED = "dag.start_and_wait (run r, try 1)"
             "failed",
             True,
             True,
-            "by a user's action (marked failed or success, or cleared; "
-            "its state is now failed): canceling the export it started or adopted",
+            "stopped waiting for export task orders-1 by a user's action (its state is now "
+            "failed): canceling the export it started or adopted, as on_kill does on a worker",
         ),
-        ("success", True, True, "its state is now success"),
-        (None, True, True, "its state is now none"),
-        ("running", True, True, "its state is now running"),
-        ("scheduled", True, True, "its state is now scheduled"),
+        ("success", True, True, "its state is now success): canceling"),
+        ("skipped", True, True, "its state is now skipped): canceling"),
+        ("upstream_failed", True, True, "its state is now upstream_failed): canceling"),
+        ("removed", True, True, "its state is now removed): canceling"),
         (
             "deferred",
             True,
             False,
-            "it moved to another triggerer, or the task was cleared and "
-            "its new try already adopted the export",
+            "still deferred: it moved to another triggerer, or the task was cleared and its "
+            "next try already adopted the export; either way export task orders-1 is watched",
         ),
+        (
+            None,
+            True,
+            False,
+            "the task was cleared (its state is now none): its next try adopts export task "
+            "orders-1, which keeps running, so it is not canceled. To export afresh instead, "
+            "mark the task failed",
+        ),
+        ("scheduled", True, False, "cleared (its state is now scheduled): its next try adopts"),
+        ("queued", True, False, "cleared (its state is now queued): its next try adopts"),
+        ("running", True, False, "cleared (its state is now running): its next try adopts"),
+        ("restarting", True, False, "cleared (its state is now restarting)"),
         ("no such task instance", False, False, "could not read the task's state"),
         ("TimeoutError: ", False, False, "may still run in AWS"),
     ],
