@@ -15,9 +15,9 @@ Importing this module does not import boto3.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from airflow_rds_export.decisions import (
     DEFAULT_EXPORT_ERROR_STATUSES,
@@ -32,6 +32,7 @@ from airflow_rds_export.decisions import (
     decide_snapshot,
     normalise_status,
 )
+from airflow_rds_export.records import Record
 from airflow_rds_export.validation import (
     SNAPSHOT_TYPES,
     InvalidParameterError,
@@ -49,7 +50,15 @@ from airflow_rds_export.validation import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+    from typing import TypeVar
+
     from airflow_rds_export.hooks import RdsExportHook
+
+    # Types for mypy only: building them costs every DAG file that imports a sensor.
+    Describe = Callable[[], Awaitable[dict[str, Any] | None]]
+    Checker = Callable[..., Any]
+    W = TypeVar("W", bound="Wait")
 
 __all__ = [
     "EXPORT",
@@ -65,16 +74,12 @@ __all__ = [
 EXPORT = "export"
 SNAPSHOT = "snapshot"
 
-Describe = Callable[[], Awaitable[dict[str, Any] | None]]
-Checker = Callable[..., Any]
-W = TypeVar("W", bound="Wait")
-
 
 def _call(value: Any, validate: Callable[..., Any], *args: Any) -> None:
     validate(value, *args)
 
 
-class Check(NamedTuple):
+class Check(Record):
     """One check's outcome: the decision, the description (the XCom), whether the check
     failed on a transient AWS error (the driver then backs off), and warnings to log."""
 
@@ -85,7 +90,7 @@ class Check(NamedTuple):
     warnings: tuple[str, ...] = ()
 
 
-class SharedRequest(NamedTuple):
+class SharedRequest(Record):
     """What a shared poller needs to describe this wait's resource with others'."""
 
     kind: str
@@ -96,8 +101,8 @@ class SharedRequest(NamedTuple):
 class Wait:
     """The common ground of every wait spec; see the module docstring.
 
-    A spec is a :class:`~typing.NamedTuple` of its arguments (immutable, cheap to define
-    at import time) with this class mixed in.
+    A spec is a :class:`~airflow_rds_export.records.Record` (a named tuple) of its
+    arguments (immutable, cheap to define at import time) with this class mixed in.
     """
 
     __slots__ = ()
@@ -200,7 +205,7 @@ class Wait:
         return self.judge(description)
 
 
-class _SnapshotReadyArguments(NamedTuple):
+class _SnapshotReadyArguments(Record):
     db_snapshot_identifier: str | None = None
     db_instance_identifier: str | None = None
     db_cluster_identifier: str | None = None
@@ -326,7 +331,7 @@ class SnapshotReadyWait(_SnapshotReadyArguments, Wait):
         return Check(decision, description)
 
 
-class _ExportStateArguments(NamedTuple):
+class _ExportStateArguments(Record):
     export_task_identifier: str = ""
     target_statuses: tuple[str, ...] | list[str] = ("complete",)
     error_statuses: tuple[str, ...] | list[str] = DEFAULT_EXPORT_ERROR_STATUSES
