@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from airflow_rds_export.records import Record
 from airflow_rds_export.validation import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ AWS_TEMPLATE_FIELDS: tuple[str, ...] = ("aws_conn_id", "region_name", "verify")
 _HOOK_PARAM_KEYS = ("aws_conn_id", "region_name", "verify", "botocore_config", "config")
 
 
-class AwsConnection(NamedTuple):
+class AwsConnection(Record):
     """``aws_conn_id``, ``region_name``, ``verify`` and ``botocore_config``, JSON-friendly."""
 
     aws_conn_id: str | None = "aws_default"

@@ -26,7 +26,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow_rds_export.records import Record
 
 if TYPE_CHECKING:
     from airflow_rds_export.export_metadata import ExportInfo, ExportTables, WarningReport
@@ -215,7 +217,7 @@ REMEDIES: Mapping[str, str] = {
 }
 
 
-class Decision(NamedTuple):
+class Decision(Record):
     """What a component does next, and the one-line reason it logs or raises."""
 
     action: Action
@@ -711,14 +713,14 @@ _S3_READ_ACTIONS = {"list": "s3:ListBucket", "get": "s3:GetObject"}
 _TABLE_OUTCOME_RANK = {"complete": 0, "skipped": 1, "failed": 2}
 
 
-class TableProblem(NamedTuple):
+class TableProblem(Record):
     """A table (or :data:`EXPORT_WIDE`) not exported, and why, as AWS reported it."""
 
     table: str
     reason: str
 
 
-class TablesVerdict(NamedTuple):
+class TablesVerdict(Record):
     """What an export's own reports say about its tables (see :func:`table_verdict`).
 
     ``tables_info_read``: whether any ``export_tables_info`` file could be read (False:
@@ -771,7 +773,7 @@ class TablesVerdict(NamedTuple):
         )
 
 
-class _Judged(NamedTuple):
+class _Judged(Record):
     name: str
     outcome: str
     reason: str
@@ -1105,7 +1107,7 @@ EVENT_MEANINGS: Mapping[str, tuple[str, str]] = {
 _EVENT_ID_SUFFIX = r"(?i)RDS-EVENT-(\d{4})\s*$"
 
 
-class EventVerdict(NamedTuple):
+class EventVerdict(Record):
     """Whether an RDS event fires the trigger, and the one-line reason it logs."""
 
     relevant: bool
@@ -1165,7 +1167,7 @@ def decide_event(
     return EventVerdict(True, f"{described}: {EVENT_MEANINGS[event_id or ''][1]}")
 
 
-class QueueErrorVerdict(NamedTuple):
+class QueueErrorVerdict(Record):
     """A failed receive from an event trigger's queue: permanent or not, and the log line."""
 
     permanent: bool

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import (
@@ -45,6 +45,7 @@ from airflow_rds_export.outcomes import (
     resume_from_event,
 )
 from airflow_rds_export.outputs import ExportOutputsMixin
+from airflow_rds_export.records import Record
 from airflow_rds_export.validation import (
     InvalidParameterError,
     check_literal,
@@ -709,7 +710,7 @@ class RdsCancelExportTaskOperator(_ExportWaitMixin):
             return current
 
 
-class _Tries(NamedTuple):
+class _Tries(Record):
     """When this run first tried to start its export, and when it tried last (ISO 8601,
     carried through deferrals)."""
 

@@ -8,7 +8,7 @@ neither boto3 nor ``airflow.triggers``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -19,9 +19,11 @@ from airflow_rds_export.validation import InvalidParameterError
 __all__ = ["carry_out", "default_deferrable", "fail_on_invalid", "rendered", "resume_from_event"]
 
 if TYPE_CHECKING:
+    from typing import TypeVar
+
     from airflow_rds_export.waits import Check, Wait
 
-W = TypeVar("W", bound="Wait")
+    W = TypeVar("W", bound="Wait")
 
 
 def carry_out(decision: Decision) -> None:

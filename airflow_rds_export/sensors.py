@@ -29,12 +29,13 @@ from airflow_rds_export.decisions import (
 from airflow_rds_export.outcomes import carry_out, default_deferrable, rendered, resume_from_event
 from airflow_rds_export.outputs import ConsoleLinks, ExportOutputsMixin
 from airflow_rds_export.validation import check_literal, is_unrendered
-from airflow_rds_export.waits import Check, ExportStateWait, SnapshotReadyWait, Wait
+from airflow_rds_export.wait_arguments import ExportStateArguments, SnapshotReadyArguments
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_rds_export.progress import ProgressLogger
+    from airflow_rds_export.waits import Check, Wait
 
 __all__ = [
     "RdsExportTaskExistenceSensor",
@@ -47,14 +48,17 @@ __all__ = [
 class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
     """A sensor driving one wait spec, on a worker or in the triggerer."""
 
-    wait_cls: ClassVar[type[Wait]]
+    #: The wait's arguments and their rules: what parsing the DAG file needs.
+    arguments_cls: ClassVar[type[SnapshotReadyArguments] | type[ExportStateArguments]]
+    #: The wait spec (in :mod:`.waits`), loaded once the task runs.
+    wait_name: ClassVar[str]
     trigger_path: ClassVar[str]
 
     def _init_wait(
         self, deferrable: bool | None, start_from_trigger: bool, end_from_trigger: bool
     ) -> None:
         """Check the literal arguments (parse time) and set up deferral."""
-        self.wait_cls.check_arguments(self.wait_arguments(), check_literal)
+        self.arguments_cls.check_arguments(self.wait_arguments(), check_literal)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.end_from_trigger = end_from_trigger
         self.start_from_trigger = start_from_trigger
@@ -73,7 +77,7 @@ class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
 
     def wait_arguments(self) -> dict[str, Any]:
         """The wait spec's arguments as this task holds them (rendered once it runs)."""
-        return {name: getattr(self, name) for name in self.wait_cls.argument_names()}
+        return {name: getattr(self, name) for name in self.arguments_cls._fields}
 
     def trigger_kwargs(self) -> dict[str, Any]:
         return {
@@ -108,7 +112,10 @@ class _WaitSensor(AwsConnectionMixin, BaseSensorOperator):
 
     def _check(self) -> Check:
         """One check of the rendered wait (a broken rule fails the task first)."""
-        check = rendered(self.wait_cls, self.wait_arguments()).check(self.hook)
+        from airflow_rds_export import waits
+
+        wait_cls: type[Wait] = getattr(waits, self.wait_name)
+        check = rendered(wait_cls, self.wait_arguments()).check(self.hook)
         self._progress(check.description)
         for warning in check.warnings:
             self.log.warning("%s", warning)
@@ -217,7 +224,8 @@ class RdsSnapshotReadySensor(_WaitSensor):
         "created_before",
         "target_statuses",
     )
-    wait_cls = SnapshotReadyWait
+    arguments_cls = SnapshotReadyArguments
+    wait_name = "SnapshotReadyWait"
     trigger_path = "airflow_rds_export.triggers.RdsSnapshotReadyTrigger"
     operator_extra_links = ConsoleLinks("SNAPSHOT_LINKS")
     ui_color = "#ddbb77"
@@ -332,7 +340,8 @@ class RdsExportTaskStateSensor(ExportOutputsMixin, _WaitSensor):
         "error_statuses",
         "expected_tables",
     )
-    wait_cls = ExportStateWait
+    arguments_cls = ExportStateArguments
+    wait_name = "ExportStateWait"
     trigger_path = "airflow_rds_export.triggers.RdsExportTaskStateTrigger"
     ui_color = "#ddbb77"
 

@@ -18,7 +18,6 @@ from airflow_rds_export.decisions import (
     event_id_of,
     normalise_status,
 )
-from airflow_rds_export.partitions import PARTITIONS
 
 __all__ = [
     "InvalidParameterError",
@@ -135,22 +134,31 @@ def validate_export_task_identifier(value: Any, field: str = "export_task_identi
     return value
 
 
+def _partitions() -> dict[str, dict[str, Any]]:
+    """botocore's partition data, loaded the first time an ARN or Region is checked, not
+    by every DAG file that imports an operator."""
+    from airflow_rds_export.partitions import PARTITIONS
+
+    return PARTITIONS
+
+
 def _parse_arn(value: str, field: str) -> re.Match[str]:
     match = re.match(_ARN, value)
     if not match:
         raise InvalidParameterError(
             field, value, "must be an ARN: arn:<partition>:<service>:<region>:<account>:<resource>"
         )
-    if match["partition"] not in PARTITIONS:
+    partitions = _partitions()
+    if match["partition"] not in partitions:
         raise InvalidParameterError(
-            field, value, f"unknown partition {match['partition']!r}; one of {list(PARTITIONS)}"
+            field, value, f"unknown partition {match['partition']!r}; one of {list(partitions)}"
         )
     return match
 
 
 def _check_region(match: re.Match[str], field: str, value: str) -> None:
     """The ARN's Region must be one of its partition's (botocore's partition data)."""
-    pattern = str(PARTITIONS[match["partition"]]["region_regex"])
+    pattern = str(_partitions()[match["partition"]]["region_regex"])
     if not re.match(pattern, match["region"]):
         raise InvalidParameterError(
             field,
@@ -468,7 +476,7 @@ def validate_regions(value: Any, field: str = "regions") -> tuple[str, ...]:
     """AWS Region names of a known partition (``eu-west-1``, ...)."""
     regions = _string_list(value, field, "AWS Region names")
     for region in regions:
-        if not any(re.match(str(p["region_regex"]), region) for p in PARTITIONS.values()):
+        if not any(re.match(str(p["region_regex"]), region) for p in _partitions().values()):
             raise InvalidParameterError(
                 field, value, f"{region!r} is not an AWS Region name (e.g. 'eu-west-1')"
             )

@@ -15,41 +15,37 @@ Importing this module does not import boto3.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from airflow_rds_export.decisions import (
-    DEFAULT_EXPORT_ERROR_STATUSES,
     EXPORT_COMPLETE_STATUS,
     EXPORT_STATUSES,
-    POLICIES,
-    SNAPSHOT_READY_STATUS,
     SNAPSHOT_STATUSES,
-    TABLE_FAILURE_POLICIES,
     Decision,
     decide_export,
     decide_snapshot,
     normalise_status,
 )
-from airflow_rds_export.validation import (
-    SNAPSHOT_TYPES,
-    InvalidParameterError,
-    is_unrendered,
-    optional,
-    parse_datetime,
-    validate_db_identifier,
-    validate_disjoint,
-    validate_export_task_identifier,
-    validate_flag,
-    validate_policy,
-    validate_snapshot_identifier,
-    validate_statuses,
-    validate_table_names,
+from airflow_rds_export.records import Record
+from airflow_rds_export.validation import parse_datetime, validate_statuses
+from airflow_rds_export.wait_arguments import (
+    ExportStateArguments,
+    SnapshotReadyArguments,
+    apply_rule,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+    from typing import TypeVar
+
     from airflow_rds_export.hooks import RdsExportHook
+
+    # Types for mypy only: building them costs every DAG file that imports a sensor.
+    Describe = Callable[[], Awaitable[dict[str, Any] | None]]
+    Checker = Callable[..., Any]
+    W = TypeVar("W", bound="Wait")
 
 __all__ = [
     "EXPORT",
@@ -65,16 +61,8 @@ __all__ = [
 EXPORT = "export"
 SNAPSHOT = "snapshot"
 
-Describe = Callable[[], Awaitable[dict[str, Any] | None]]
-Checker = Callable[..., Any]
-W = TypeVar("W", bound="Wait")
 
-
-def _call(value: Any, validate: Callable[..., Any], *args: Any) -> None:
-    validate(value, *args)
-
-
-class Check(NamedTuple):
+class Check(Record):
     """One check's outcome: the decision, the description (the XCom), whether the check
     failed on a transient AWS error (the driver then backs off), and warnings to log."""
 
@@ -85,7 +73,7 @@ class Check(NamedTuple):
     warnings: tuple[str, ...] = ()
 
 
-class SharedRequest(NamedTuple):
+class SharedRequest(Record):
     """What a shared poller needs to describe this wait's resource with others'."""
 
     kind: str
@@ -96,8 +84,8 @@ class SharedRequest(NamedTuple):
 class Wait:
     """The common ground of every wait spec; see the module docstring.
 
-    A spec is a :class:`~typing.NamedTuple` of its arguments (immutable, cheap to define
-    at import time) with this class mixed in.
+    A spec is its arguments (a named tuple, with their rules, from
+    :mod:`airflow_rds_export.wait_arguments`) with this class mixed in.
     """
 
     __slots__ = ()
@@ -124,7 +112,7 @@ class Wait:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.arguments().items()}
 
     @classmethod
-    def check_arguments(cls, values: Mapping[str, Any], check: Checker = _call) -> None:
+    def check_arguments(cls, values: Mapping[str, Any], check: Checker = apply_rule) -> None:
         """Apply every input rule to ``values`` through ``check(value, validate, *args)``.
 
         ``check`` decides what a rule does: skip unrendered templates at parse time
@@ -200,20 +188,7 @@ class Wait:
         return self.judge(description)
 
 
-class _SnapshotReadyArguments(NamedTuple):
-    db_snapshot_identifier: str | None = None
-    db_instance_identifier: str | None = None
-    db_cluster_identifier: str | None = None
-    snapshot_type: str = "automated"
-    created_after: str | None = None
-    created_before: str | None = None
-    db_type: str | None = None
-    on_missing: str = "reschedule"
-    on_failure: str = "fail"
-    target_statuses: tuple[str, ...] | list[str] = (SNAPSHOT_READY_STATUS,)
-
-
-class SnapshotReadyWait(_SnapshotReadyArguments, Wait):
+class SnapshotReadyWait(SnapshotReadyArguments, Wait):
     """Wait until a DB or cluster snapshot is ``available`` (or in ``target_statuses``).
 
     Name the snapshot (``db_snapshot_identifier``, name or ARN; a live cluster's ARN waits
@@ -226,49 +201,6 @@ class SnapshotReadyWait(_SnapshotReadyArguments, Wait):
     __slots__ = ()
     kind: ClassVar[str] = SNAPSHOT
     noun: ClassVar[str] = "Snapshot"
-
-    @classmethod
-    def check_arguments(cls, values: Mapping[str, Any], check: Checker = _call) -> None:
-        named = [
-            name
-            for name in (
-                "db_snapshot_identifier",
-                "db_instance_identifier",
-                "db_cluster_identifier",
-            )
-            if values.get(name)
-        ]
-        if len(named) != 1:
-            raise InvalidParameterError(
-                "db_snapshot_identifier",
-                values.get("db_snapshot_identifier"),
-                "give exactly one of db_snapshot_identifier, db_instance_identifier, "
-                f"db_cluster_identifier (got {named or 'none'})",
-            )
-        check(values.get("db_type"), validate_policy, "db_type", (None, "instance", "cluster"))
-        check(values.get("on_missing", "reschedule"), validate_policy, "on_missing", POLICIES)
-        check(values.get("on_failure", "fail"), validate_policy, "on_failure", ("fail", "skip"))
-        check(values.get("db_snapshot_identifier"), optional(validate_snapshot_identifier))
-        for name in ("db_instance_identifier", "db_cluster_identifier"):
-            check(values.get(name), optional(validate_db_identifier), name)
-        check(
-            values.get("snapshot_type", "automated"),
-            validate_policy,
-            "snapshot_type",
-            SNAPSHOT_TYPES,
-        )
-        check(
-            values.get("target_statuses", (SNAPSHOT_READY_STATUS,)),
-            validate_statuses,
-            "target_statuses",
-            SNAPSHOT_STATUSES,
-        )
-        check(values.get("created_after"), parse_datetime, "created_after")
-        check(values.get("created_before"), parse_datetime, "created_before")
-        if not is_unrendered(values.get("created_after")) and not is_unrendered(
-            values.get("created_before")
-        ):
-            check(values.get("created_before"), _later_than(values.get("created_after")))
 
     @property
     def resource(self) -> str:
@@ -326,18 +258,7 @@ class SnapshotReadyWait(_SnapshotReadyArguments, Wait):
         return Check(decision, description)
 
 
-class _ExportStateArguments(NamedTuple):
-    export_task_identifier: str = ""
-    target_statuses: tuple[str, ...] | list[str] = ("complete",)
-    error_statuses: tuple[str, ...] | list[str] = DEFAULT_EXPORT_ERROR_STATUSES
-    on_missing: str = "reschedule"
-    on_failure: str = "fail"
-    verify_tables: bool = True
-    expected_tables: tuple[str, ...] | list[str] = ()
-    on_table_failure: str = "fail"
-
-
-class ExportStateWait(_ExportStateArguments, Wait):
+class ExportStateWait(ExportStateArguments, Wait):
     """Wait until an export task reaches one of ``target_statuses``.
 
     A status in ``error_statuses`` ends the wait by ``on_failure``, with AWS's
@@ -351,26 +272,6 @@ class ExportStateWait(_ExportStateArguments, Wait):
     __slots__ = ()
     kind: ClassVar[str] = EXPORT
     noun: ClassVar[str] = "Export task"
-
-    @classmethod
-    def check_arguments(cls, values: Mapping[str, Any], check: Checker = _call) -> None:
-        check(values.get("on_missing", "reschedule"), validate_policy, "on_missing", POLICIES)
-        check(values.get("on_failure", "fail"), validate_policy, "on_failure", ("fail", "skip"))
-        check(values.get("export_task_identifier"), validate_export_task_identifier)
-        targets = values.get("target_statuses", ("complete",))
-        errors = values.get("error_statuses", DEFAULT_EXPORT_ERROR_STATUSES)
-        check(targets, validate_statuses, "target_statuses")
-        check(errors, validate_error_statuses, "error_statuses")
-        if not is_unrendered(targets) and not is_unrendered(errors):
-            check(errors, _disjoint_from(targets))
-        check(values.get("verify_tables", True), validate_flag, "verify_tables")
-        check(
-            values.get("on_table_failure", "fail"),
-            validate_policy,
-            "on_table_failure",
-            TABLE_FAILURE_POLICIES,
-        )
-        check(values.get("expected_tables", ()), validate_table_names, "expected_tables")
 
     @property
     def resource(self) -> str:
@@ -443,35 +344,3 @@ def _statuses(statuses: tuple[str, ...], known: frozenset[str] = EXPORT_STATUSES
     """Validated statuses, normalised: once per distinct list, not once per check (a
     triggerer judges thousands of descriptions per cycle)."""
     return validate_statuses(statuses, "statuses", known, may_be_empty=True)
-
-
-def validate_error_statuses(value: Any, field: str) -> frozenset[str]:
-    """Error statuses may be none at all (every terminal status a target, or a wait that
-    fails on nothing)."""
-    return validate_statuses(value, field, may_be_empty=True)
-
-
-def _disjoint_from(targets: Any) -> Callable[[Any], None]:
-    def validate(errors: Any) -> None:
-        validate_disjoint(
-            validate_statuses(targets, "target_statuses"),
-            validate_error_statuses(errors, "error_statuses"),
-            error_field="error_statuses",
-            value=errors,
-        )
-
-    return validate
-
-
-def _later_than(created_after: Any) -> Callable[[Any], None]:
-    def validate(created_before: Any) -> None:
-        after = parse_datetime(created_after, "created_after")
-        before = parse_datetime(created_before, "created_before")
-        if after is not None and before is not None and before <= after:
-            raise InvalidParameterError(
-                "created_before",
-                created_before,
-                f"must be later than created_after ({created_after!r})",
-            )
-
-    return validate

@@ -25,7 +25,8 @@ def parse_section(r: dict[str, Any]) -> list[str]:
         "## 1. Parse cost",
         "",
         f"Fresh interpreters, `airflow.sdk` imported first (untimed); interleaved; "
-        f"median of {r['runs']} (imports) and {r['folder_runs']} (folders).",
+        f"median of {r['runs']} (imports) and {r['folder_runs']} (folders). Measured "
+        f"{r['machine']['date']} at git {r['machine']['git_commit']}.",
         "",
         "| measure | ours | official | ours / official |",
         "|---|---|---|---|",
